@@ -1,0 +1,64 @@
+# Image Service. `make run` starts the whole service locally; `make test` runs every test.
+# Both build .venv first (Python 3.12, found by scripts/find-python.sh).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+ARCH ?= x86_64
+PORT ?= 8000
+
+.PHONY: help venv run test lint format bench vendor guard package infra deploy clean
+
+help:
+	@echo "make run      start the local stack (moto server + API on 127.0.0.1:$(PORT))"
+	@echo "make test     lint and run every test (unit, app, end-to-end)"
+	@echo "make bench    processing benchmark against naive Pillow, thumbor and pyvips"
+	@echo "make vendor   fetch the Lambda Pillow into vendor/ (ARCH=x86_64|arm64)"
+	@echo "make package  chalice package (terraform) into out/ and inspect it"
+	@echo "make deploy STAGE=prod   infra + vendor + guard + chalice deploy"
+
+$(VENV)/.installed: requirements-dev.txt
+	@set -e; py=$$(scripts/find-python.sh); \
+	  if [ ! -x $(PY) ] || ! $(PY) -c 'import sys' 2>/dev/null; then rm -rf $(VENV); "$$py" -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) -m devserver --port $(PORT)
+
+test: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: venv
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: venv
+	$(PY) scripts/bench.py
+
+vendor: venv
+	$(PY) scripts/vendor.py --arch $(ARCH)
+
+guard: venv
+	@py=$$(scripts/find-python.sh --strict) && $(PY) scripts/guard.py --arch $(ARCH)
+
+package: vendor guard
+	$(PY) scripts/package.py --stage $(STAGE)
+
+infra: venv
+	$(PY) scripts/infra.py deploy --stage $(STAGE)
+
+deploy: infra vendor guard
+	$(VENV)/bin/chalice deploy --stage $(STAGE)
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

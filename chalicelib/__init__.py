@@ -1,0 +1,1 @@
+"""Image Service: everything the Lambdas run besides app.py."""

@@ -1,0 +1,141 @@
+"""S3: the key layout, presigned URLs, bounded reads, writes and deletes.
+
+The server chooses every key; no user text ever reaches one.
+  uploads/{imageId}/{uploadId}          an original as uploaded (one per upload, so a
+                                         replacement never overwrites the served version)
+  variants/{imageId}/{uploadId}/{name}.{ext}
+  renders/{imageId}/{cacheKey}.{ext}
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, settings
+
+UPLOADS = "uploads/"
+VARIANTS = "variants/"
+RENDERS = "renders/"
+RENDER_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def upload_key(image_id: str, upload_id: str) -> str:
+    return f"{UPLOADS}{image_id}/{upload_id}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    """(imageId, uploadId) from an uploads/ key, or None for anything else."""
+    if not key.startswith(UPLOADS):
+        return None
+    parts = key[len(UPLOADS) :].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
+def variant_key(image_id: str, upload_id: str, name: str, extension: str) -> str:
+    return f"{VARIANTS}{image_id}/{upload_id}/{name}.{extension}"
+
+
+def render_key(image_id: str, cache_key: str, extension: str) -> str:
+    return f"{RENDERS}{image_id}/{cache_key}.{extension}"
+
+
+def _s3() -> Any:
+    return aws.client("s3")
+
+
+def _bucket() -> str:
+    return settings.get().bucket
+
+
+def presigned_post(key: str, content_type: str) -> dict[str, Any]:
+    """A browser-form upload to exactly `key`, of this type, within the size limit."""
+    config = settings.get()
+    post = _s3().generate_presigned_post(
+        Bucket=_bucket(),
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[
+            {"Content-Type": content_type},
+            ["content-length-range", 1, config.max_upload_bytes],
+        ],
+        ExpiresIn=config.upload_url_expiry_seconds,
+    )
+    return {
+        "url": post["url"],
+        "fields": post["fields"],
+        "method": "POST",
+        "expiresIn": config.upload_url_expiry_seconds,
+        "maxBytes": config.max_upload_bytes,
+    }
+
+
+def presigned_get(key: str, filename: str | None = None) -> str:
+    params: dict[str, Any] = {"Bucket": _bucket(), "Key": key}
+    if filename:
+        safe = "".join(c for c in filename if c.isprintable() and c not in '"\\;')
+        params["ResponseContentDisposition"] = f'inline; filename="{safe}"'
+    return _s3().generate_presigned_url(
+        "get_object", Params=params, ExpiresIn=settings.get().download_url_expiry_seconds
+    )
+
+
+@dataclass(frozen=True)
+class Head:
+    size: int
+    etag: str
+    last_modified: Any
+
+
+def head(key: str) -> Head | None:
+    """Size and identity of an object without reading it; None if it is not there."""
+    try:
+        response = _s3().head_object(Bucket=_bucket(), Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return Head(response["ContentLength"], response["ETag"], response["LastModified"])
+
+
+def read(key: str, max_bytes: int) -> bytes | None:
+    """The object's bytes, never more than max_bytes (a Range bounds the read); None if gone."""
+    try:
+        response = _s3().get_object(Bucket=_bucket(), Key=key, Range=f"bytes=0-{max_bytes}")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
+            return None
+        raise
+    return response["Body"].read(max_bytes + 1)
+
+
+def write(key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+    extra = {"CacheControl": cache_control} if cache_control else {}
+    _s3().put_object(Bucket=_bucket(), Key=key, Body=data, ContentType=content_type, **extra)
+
+
+def exists(key: str) -> bool:
+    return head(key) is not None
+
+
+def delete(keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        if chunk:
+            _s3().delete_objects(
+                Bucket=_bucket(),
+                Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True},
+            )
+
+
+def list_keys(prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=_bucket(), Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+def delete_prefix(prefix: str) -> None:
+    delete(list_keys(prefix))

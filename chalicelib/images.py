@@ -1,0 +1,239 @@
+"""The image record, its uploads (the processing log), statuses and legal transitions.
+
+An image is what a user sees: a title, a filename and the content currently served. Each
+upload of content for it (the first one and every replacement) is an Upload, one row of the
+processing log. The image's `status` mirrors its latest upload, while `content` stays the
+last version that was processed successfully, so a replacement in flight or a failed one
+never takes the served version away.
+"""
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    DELETED = "deleted"
+
+
+UNFINISHED = frozenset({Status.AWAITING_UPLOAD, Status.PROCESSING})
+
+# Which status may follow which. Anything may become deleted.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.AWAITING_UPLOAD: frozenset({Status.PROCESSING, Status.EXPIRED, Status.FAILED}),
+    Status.PROCESSING: frozenset({Status.READY, Status.FAILED, Status.PROCESSING}),
+    Status.READY: frozenset({Status.AWAITING_UPLOAD}),
+    Status.FAILED: frozenset({Status.AWAITING_UPLOAD}),
+    Status.EXPIRED: frozenset({Status.AWAITING_UPLOAD}),
+    Status.DELETED: frozenset(),
+}
+
+
+def may_become(current: Status, new: Status) -> bool:
+    return new == Status.DELETED or new in TRANSITIONS[current]
+
+
+def now_iso() -> str:
+    """Now as ISO 8601 UTC with milliseconds, e.g. 2026-11-22T13:55:26.123Z."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+
+
+@dataclass
+class Variant:
+    key: str
+    width: int
+    height: int
+    bytes: int
+    format: str
+
+
+@dataclass
+class Content:
+    """One successfully processed version: the original and its variants."""
+
+    uploadId: str
+    key: str
+    bytes: int
+    width: int
+    height: int
+    format: str
+    sha256: str
+    frames: int
+    variants: dict[str, Variant]
+
+
+@dataclass
+class Image:
+    id: str
+    ownerId: str
+    ownerName: str
+    filename: str
+    declaredType: str
+    status: Status
+    uploadId: str
+    createdAt: str
+    updatedAt: str
+    version: int = 1
+    title: str = ""
+    description: str = ""
+    collectionId: str | None = None
+    failure: Failure | None = None
+    uploadedAt: str | None = None
+    processedAt: str | None = None
+    content: Content | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Image":
+        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields["status"] = Status(item["status"])
+        fields["version"] = int(item["version"])
+        if item.get("failure"):
+            fields["failure"] = Failure(**item["failure"])
+        if item.get("content"):
+            fields["content"] = _content_from_item(item["content"])
+        return cls(**fields)
+
+    def public(self) -> dict[str, Any]:
+        """The record as the API shows it."""
+        shown: dict[str, Any] = {
+            "id": self.id,
+            "ownerId": self.ownerId,
+            "ownerName": self.ownerName,
+            "collectionId": self.collectionId,
+            "filename": self.filename,
+            "title": self.title,
+            "description": self.description,
+            "declaredType": self.declaredType,
+            "status": str(self.status),
+            "failure": asdict(self.failure) if self.failure else None,
+            "createdAt": self.createdAt,
+            "updatedAt": self.updatedAt,
+            "uploadedAt": self.uploadedAt,
+            "processedAt": self.processedAt,
+            "version": self.version,
+        }
+        content = self.content
+        if content:
+            shown.update(
+                bytes=content.bytes,
+                width=content.width,
+                height=content.height,
+                format=content.format,
+                sha256=content.sha256,
+                frames=content.frames,
+                variants={
+                    name: {
+                        "width": v.width,
+                        "height": v.height,
+                        "bytes": v.bytes,
+                        "format": v.format,
+                    }
+                    for name, v in content.variants.items()
+                },
+            )
+        return shown
+
+
+def _content_from_item(item: dict[str, Any]) -> Content:
+    variants = {
+        name: Variant(
+            key=v["key"],
+            width=int(v["width"]),
+            height=int(v["height"]),
+            bytes=int(v["bytes"]),
+            format=v["format"],
+        )
+        for name, v in item["variants"].items()
+    }
+    return Content(
+        uploadId=item["uploadId"],
+        key=item["key"],
+        bytes=int(item["bytes"]),
+        width=int(item["width"]),
+        height=int(item["height"]),
+        format=item["format"],
+        sha256=item["sha256"],
+        frames=int(item["frames"]),
+        variants=variants,
+    )
+
+
+def content_to_item(content: Content) -> dict[str, Any]:
+    return asdict(content)
+
+
+@dataclass
+class Upload:
+    """One row of the processing log: what happened to one upload of content."""
+
+    imageId: str
+    uploadId: str
+    ownerId: str
+    ownerName: str
+    filename: str
+    status: Status
+    createdAt: str
+    expiresAt: str
+    key: str
+    attempts: int = 0
+    failure: Failure | None = None
+    uploadedAt: str | None = None
+    processedAt: str | None = None
+    durationMs: int | None = None
+    replaces: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Upload":
+        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields["status"] = Status(item["status"])
+        fields["attempts"] = int(item.get("attempts", 0))
+        if item.get("durationMs") is not None:
+            fields["durationMs"] = int(item["durationMs"])
+        if item.get("failure"):
+            fields["failure"] = Failure(**item["failure"])
+        return cls(**fields)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "imageId": self.imageId,
+            "uploadId": self.uploadId,
+            "filename": self.filename,
+            "status": str(self.status),
+            "failure": asdict(self.failure) if self.failure else None,
+            "uploader": {"id": self.ownerId, "name": self.ownerName},
+            "createdAt": self.createdAt,
+            "uploadedAt": self.uploadedAt,
+            "processedAt": self.processedAt,
+            "durationMs": self.durationMs,
+            "replaces": self.replaces,
+        }
+
+
+@dataclass
+class Caller:
+    """Who is asking: a user from verified Cognito claims, or an external API key."""
+
+    id: str
+    name: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+    api_key_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admins" in self.groups

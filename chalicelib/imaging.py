@@ -1,0 +1,559 @@
+"""Pure image work: sniff, validate, orient, decode at the right scale, make variants, encode.
+
+Takes bytes and returns bytes and facts. Knows nothing of AWS, storage or settings: the
+caller passes the allowed formats, the pixel limit and the specs. Every verdict about the
+bytes themselves (not an image, too big, damaged) is an ImageRejected with a stable code.
+
+Both the upload variants and on-the-fly renders run the same ordered steps:
+open → decode at scale → working colour → reduce → orient → geometry (resize, crop,
+rotate) → encode.
+"""
+
+import io
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile
+
+from chalicelib.specs import Fit, RenderSpec, VariantSpec
+
+# Pillow's default already refuses truncated data; pinned so no other import can turn a
+# half-uploaded file into a half-grey variant.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+REJECTION_CODES = frozenset(
+    {"empty", "not_an_image", "unsupported_format", "too_many_pixels", "corrupt"}
+)
+
+# Larger sources are first shrunk with a cheap box reduce to within this factor of the
+# target, then finished with Lanczos: nearly Lanczos quality at a fraction of the cost.
+_REDUCING_GAP = 2.0
+_JPEG_QUALITY = 85
+_WEBP_QUALITY = 85
+_WEBP_METHOD = 4  # 6 is the slowest and smallest; 4 is the usual speed/size balance
+
+_EXIF_ORIENTATION_TAG = 0x0112
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Specs count degrees clockwise; Pillow's ROTATE_n turns counter-clockwise.
+_CLOCKWISE_TRANSPOSE = {
+    90: Image.Transpose.ROTATE_270,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}
+
+
+@dataclass(frozen=True)
+class _Format:
+    pillow_name: str
+    mime: str
+    label: str  # how a person names it in a message
+
+
+_FORMATS = {
+    "jpeg": _Format("JPEG", "image/jpeg", "JPEG"),
+    "png": _Format("PNG", "image/png", "PNG"),
+    "gif": _Format("GIF", "image/gif", "GIF"),
+    "webp": _Format("WEBP", "image/webp", "WebP"),
+    "tiff": _Format("TIFF", "image/tiff", "TIFF"),
+    "bmp": _Format("BMP", "image/bmp", "BMP"),
+    "avif": _Format("AVIF", "image/avif", "AVIF"),
+    "heif": _Format("HEIF", "image/heif", "HEIF/HEIC"),
+}
+
+
+@dataclass(frozen=True)
+class _Output:
+    pillow_name: str
+    content_type: str
+    extension: str
+
+
+_OUTPUTS = {
+    "jpeg": _Output("JPEG", "image/jpeg", "jpg"),
+    "png": _Output("PNG", "image/png", "png"),
+    "webp": _Output("WEBP", "image/webp", "webp"),
+    "avif": _Output("AVIF", "image/avif", "avif"),
+}
+
+
+class ImageRejected(Exception):
+    """A permanent, user-facing verdict: the bytes are not an acceptable image."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the header says about an image, learnt without decoding its pixels."""
+
+    format: str
+    mime: str
+    width: int  # as stored, before EXIF orientation
+    height: int
+    frames: int
+    has_alpha: bool
+    orientation: int  # EXIF orientation 1..8
+
+    @property
+    def oriented_size(self) -> tuple[int, int]:
+        """The size as a person sees it, after EXIF orientation."""
+        if self.orientation >= 5:
+            return self.height, self.width
+        return self.width, self.height
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One encoded output image, ready to store."""
+
+    name: str
+    data: bytes
+    width: int
+    height: int
+    format: str
+    content_type: str
+    extension: str
+
+
+# --- sniffing ---------------------------------------------------------------------------
+
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+# Sizes of the DIB headers Windows and OS/2 bitmaps use; "BM" alone is too weak a signal.
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
+
+def sniff(data: bytes) -> str | None:
+    """Real format from magic bytes only (never names or declared types).
+
+    Returns jpeg, png, gif, webp, tiff, bmp, avif, heif, or None.
+    """
+    head = data[:64]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return "bmp"
+    return _sniff_iso_media(head)
+
+
+def _sniff_iso_media(head: bytes) -> str | None:
+    """AVIF and HEIF share the ISO media 'ftyp' box; its brands tell them apart."""
+    if head[4:8] != b"ftyp":
+        return None
+    box_size = int.from_bytes(head[:4], "big")
+    end = min(max(box_size, 16), len(head))
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
+    # AVIF files usually carry the generic HEIF brand mif1 too, so AVIF is checked first.
+    if brands & _AVIF_BRANDS:
+        return "avif"
+    if brands & _HEIF_BRANDS:
+        return "heif"
+    return None
+
+
+# --- probing ----------------------------------------------------------------------------
+
+
+def probe(data: bytes, *, allowed_formats: frozenset[str], max_pixels: int) -> Probe:
+    """Validate from the header without decoding pixel data.
+
+    Never raises anything but ImageRejected: empty, not_an_image, unsupported_format,
+    too_many_pixels or corrupt.
+    """
+    fmt = _allowed_format(data, allowed_formats)
+    with _reading(fmt):
+        image = _open(data, fmt)
+        width, height = image.size
+        _check_pixels(width, height, max_pixels)
+        return Probe(
+            format=fmt,
+            mime=_FORMATS[fmt].mime,
+            width=width,
+            height=height,
+            frames=max(1, getattr(image, "n_frames", 1)),
+            has_alpha=image.has_transparency_data,
+            orientation=_orientation(image),
+        )
+
+
+def _allowed_format(data: bytes, allowed_formats: frozenset[str]) -> str:
+    if not data:
+        raise ImageRejected("empty", "The file is empty.")
+    fmt = sniff(data)
+    if fmt is None:
+        raise ImageRejected("not_an_image", "The file is not an image in any format we know.")
+    if fmt not in allowed_formats:
+        allowed = ", ".join(_FORMATS[f].label for f in sorted(allowed_formats) if f in _FORMATS)
+        raise ImageRejected(
+            "unsupported_format",
+            f"{_FORMATS[fmt].label} images are not accepted here (accepted: {allowed}).",
+        )
+    return fmt
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageRejected("corrupt", "The image header gives it no width or height.")
+    if width * height > max_pixels:
+        raise ImageRejected(
+            "too_many_pixels",
+            f"The image is {width}x{height} pixels, more than the {max_pixels:,} allowed.",
+        )
+
+
+def _orientation(image: Image.Image) -> int:
+    # A damaged EXIF block is common in real photos and says nothing about the pixels,
+    # so it means "no orientation" rather than a rejection.
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+@contextmanager
+def _reading(fmt: str) -> Iterator[None]:
+    """Turn every failure of Pillow on untrusted bytes into a rejection a person understands.
+
+    Pillow's plugins raise far more than OSError on hostile input (SyntaxError, ValueError,
+    TypeError, struct.error, EOFError, IndexError, MemoryError...), and decoding is lazy, so
+    a damaged file can fail anywhere from open to encode. Specs are checked before this
+    guard, so whatever fails inside it is the file's doing.
+    """
+    label = _FORMATS[fmt].label
+    try:
+        with warnings.catch_warnings():
+            # The caller's max_pixels is the policy; Pillow's softer bomb warning is noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(
+            "too_many_pixels", "The image claims more pixels than can be safely decoded."
+        ) from exc
+    except Exception as exc:
+        raise ImageRejected(
+            "corrupt", f"The file looks like a {label} image but is damaged or truncated."
+        ) from exc
+
+
+def _open(data: bytes, fmt: str) -> Image.Image:
+    """Open lazily (header only), trying only the plugin of the sniffed format."""
+    if fmt == "heif":
+        _register_heif()
+    return Image.open(io.BytesIO(data), formats=[_FORMATS[fmt].pillow_name])
+
+
+def _register_heif() -> None:
+    # Imported only when a HEIF arrives: the plugin is large and most uploads never need it.
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        raise ImageRejected(
+            "unsupported_format", "HEIF/HEIC images cannot be read by this installation."
+        ) from exc
+    pillow_heif.register_heif_opener()
+
+
+# --- geometry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """How to turn the oriented source into one output, in source-independent terms."""
+
+    scaled: tuple[int, int]  # resize the oriented source to this
+    crop: tuple[int, int, int, int] | None  # then cut this box out of it
+    rotate: int  # then turn this many degrees clockwise
+    keeps_aspect: bool  # whether `scaled` is a uniform scale a smaller output may start from
+
+
+def _geometry(
+    source: tuple[int, int], width: int | None, height: int | None, fit: Fit, rotate: int
+) -> _Geometry:
+    if rotate not in (0, 90, 180, 270):
+        raise ValueError(f"rotate must be 0, 90, 180 or 270, not {rotate}")
+    box_w, box_h = _complete_box(source, width, height)
+    src_w, src_h = source
+    if fit is Fit.FILL:
+        return _Geometry((box_w, box_h), None, rotate, keeps_aspect=False)
+    if fit is Fit.CONTAIN:
+        # Never upscale: a small source stays its own size.
+        scale = min(box_w / src_w, box_h / src_h, 1.0)
+        scaled = (
+            max(1, min(box_w, round(src_w * scale))),
+            max(1, min(box_h, round(src_h * scale))),
+        )
+        return _Geometry(scaled, None, rotate, keeps_aspect=True)
+    # Cover upscales a small source: the box is a promise of an exact size.
+    scale = max(box_w / src_w, box_h / src_h)
+    scaled = (max(box_w, round(src_w * scale)), max(box_h, round(src_h * scale)))
+    left, top = (scaled[0] - box_w) // 2, (scaled[1] - box_h) // 2
+    return _Geometry(scaled, (left, top, left + box_w, top + box_h), rotate, keeps_aspect=True)
+
+
+def _complete_box(
+    source: tuple[int, int], width: int | None, height: int | None
+) -> tuple[int, int]:
+    """A missing side follows the source's aspect ratio; no sides at all means the source."""
+    src_w, src_h = source
+    if width is None and height is None:
+        return source
+    if width is None:
+        return max(1, round(src_w * height / src_h)), height
+    if height is None:
+        return width, max(1, round(src_h * width / src_w))
+    return width, height
+
+
+def _needed_source_size(
+    geometries: Sequence[_Geometry], source: tuple[int, int]
+) -> tuple[int, int]:
+    """The smallest oriented size the decode must reach to serve every output without loss."""
+    return (
+        min(source[0], max(g.scaled[0] for g in geometries)),
+        min(source[1], max(g.scaled[1] for g in geometries)),
+    )
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Working:
+    image: Image.Image  # RGB, RGBA or L; oriented; no metadata
+    icc_profile: bytes | None  # to embed in outputs, already matching image's colour space
+
+
+def _decode(data: bytes, probe: Probe, needed: tuple[int, int]) -> _Working:
+    """Open once, decode the first frame at the smallest scale that still covers `needed`."""
+    image = _open(data, probe.format)
+    stored_needed = needed[::-1] if probe.orientation >= 5 else needed
+    if probe.format == "jpeg":
+        # The JPEG decoder can scale by 1/2, 1/4 or 1/8 while decoding: the big win.
+        image.draft(None, stored_needed)
+    image.load()
+    image, icc_profile = _to_working_colour(image)
+    image = _reduce(image, stored_needed)
+    image = _drop_opaque_alpha(image)
+    image = _orient(image, probe.orientation)
+    image.info.clear()  # EXIF, XMP, GPS and comments must never reach a variant
+    return _Working(image, icc_profile)
+
+
+def _to_working_colour(image: Image.Image) -> tuple[Image.Image, bytes | None]:
+    """Bring any mode to RGB, RGBA or L, keeping the colours and an ICC profile that fits."""
+    icc_profile = image.info.get("icc_profile") or None
+    if image.mode == "CMYK":
+        # A CMYK profile cannot ride along with RGB pixels, so it is applied here instead.
+        return _cmyk_to_srgb(image, icc_profile), None
+    image = _to_rgb_rgba_or_l(image)
+    wanted_space = b"GRAY" if image.mode == "L" else b"RGB "
+    if icc_profile is not None and icc_profile[16:20] != wanted_space:
+        icc_profile = None
+    return image, icc_profile
+
+
+def _to_rgb_rgba_or_l(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit samples: scale to 8 bits; a plain convert would clip nearly all to white.
+        image = image.convert("I").point(lambda v: v / 256).convert("L")
+    elif image.mode in ("1", "F"):
+        image = image.convert("L")
+    if image.has_transparency_data:
+        return image if image.mode == "RGBA" else image.convert("RGBA")
+    if image.mode in ("RGB", "L"):
+        return image
+    return image.convert("RGB")
+
+
+def _cmyk_to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    if icc_profile is None or icc_profile[16:20] != b"CMYK":
+        return image.convert("RGB")
+    # Without littlecms or with a broken profile, the naive conversion still beats failing.
+    try:
+        from PIL import ImageCms
+    except ImportError:
+        return image.convert("RGB")
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        converted = ImageCms.profileToProfile(
+            image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+        )
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return image.convert("RGB")
+    return converted if converted is not None else image.convert("RGB")
+
+
+def _reduce(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
+    """Box-shrink big non-JPEG decodes early so orienting and resizing touch fewer pixels."""
+    factor = int(
+        min(
+            image.width / (needed[0] * _REDUCING_GAP),
+            image.height / (needed[1] * _REDUCING_GAP),
+        )
+    )
+    return image.reduce(factor) if factor >= 2 else image
+
+
+def _drop_opaque_alpha(image: Image.Image) -> Image.Image:
+    """An alpha channel that is everywhere opaque is not transparency; JPEG can carry it."""
+    if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255:
+        return image.convert("RGB")
+    return image
+
+
+def _orient(image: Image.Image, orientation: int) -> Image.Image:
+    method = _ORIENTATION_TRANSPOSE.get(orientation)
+    return image if method is None else image.transpose(method)
+
+
+# --- shaping ----------------------------------------------------------------------------
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if image.size == size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+
+
+def _finish(scaled: Image.Image, geometry: _Geometry) -> Image.Image:
+    image = scaled if geometry.crop is None else scaled.crop(geometry.crop)
+    method = _CLOCKWISE_TRANSPOSE.get(geometry.rotate)
+    return image if method is None else image.transpose(method)
+
+
+def _shape_all(source: Image.Image, geometries: Sequence[_Geometry]) -> list[Image.Image]:
+    """Make every output, largest first, each from the smallest intermediate that covers it.
+
+    Resizing 1600 → 256 instead of 6000 → 256 is where most of the time goes otherwise.
+    """
+    outputs: list[Image.Image | None] = [None] * len(geometries)
+    order = sorted(
+        range(len(geometries)),
+        key=lambda i: geometries[i].scaled[0] * geometries[i].scaled[1],
+        reverse=True,
+    )
+    for index in order:
+        geometry = geometries[index]
+        scaled = _resize(source, geometry.scaled)
+        # Only an undistorted downscale may stand in for the source of smaller outputs.
+        if (
+            geometry.keeps_aspect
+            and scaled.width <= source.width
+            and scaled.height <= source.height
+        ):
+            source = scaled
+        outputs[index] = _finish(scaled, geometry)
+    return [image for image in outputs if image is not None]
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+def _encode(
+    image: Image.Image, name: str, fmt: str, quality: int, icc_profile: bytes | None
+) -> Encoded:
+    output = _OUTPUTS[fmt]
+    options: dict[str, object] = {}
+    if fmt == "jpeg":
+        image = _flatten_on_white(image)
+        options = {"quality": quality, "optimize": False, "progressive": False}
+    elif fmt == "webp":
+        options = {"quality": quality, "method": _WEBP_METHOD}
+    elif fmt == "avif":
+        options = {"quality": quality}
+    if icc_profile is not None and (image.mode == "L") == (icc_profile[16:20] == b"GRAY"):
+        options["icc_profile"] = icc_profile
+    buffer = io.BytesIO()
+    image.save(buffer, output.pillow_name, **options)
+    return Encoded(
+        name=name,
+        data=buffer.getvalue(),
+        width=image.width,
+        height=image.height,
+        format=fmt,
+        content_type=output.content_type,
+        extension=output.extension,
+    )
+
+
+def _flatten_on_white(image: Image.Image) -> Image.Image:
+    if image.mode != "RGBA":
+        return image
+    background = Image.new("RGB", image.size, "white")
+    background.paste(image, mask=image.getchannel("A"))
+    return background
+
+
+def _variant_format(image: Image.Image) -> str:
+    # Opaque variants are JPEG: fastest to encode and decodable everywhere. Transparent ones
+    # are WebP rather than PNG: lossy WebP keeps the alpha channel at a fraction of PNG's
+    # size for photographic content, encodes faster than PNG at these sizes, and every
+    # current browser displays it.
+    return "webp" if image.mode == "RGBA" else "jpeg"
+
+
+_VARIANT_QUALITY = {"jpeg": _JPEG_QUALITY, "webp": _WEBP_QUALITY}
+
+
+# --- public steps -----------------------------------------------------------------------
+
+
+def make_variants(data: bytes, probe: Probe, specs: Sequence[VariantSpec]) -> list[Encoded]:
+    """Decode once at the scale the largest variant needs and make every variant from it.
+
+    Outputs are in the order of `specs`. Raises ImageRejected('corrupt') when the pixel
+    data turns out to be damaged.
+    """
+    if not specs:
+        return []
+    source_size = probe.oriented_size
+    geometries = [
+        _geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate) for spec in specs
+    ]
+    with _reading(probe.format):
+        working = _decode(data, probe, _needed_source_size(geometries, source_size))
+        fmt = _variant_format(working.image)
+        return [
+            _encode(image, spec.name, fmt, _VARIANT_QUALITY[fmt], working.icc_profile)
+            for spec, image in zip(specs, _shape_all(working.image, geometries), strict=True)
+        ]
+
+
+def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:
+    """Make one on-the-fly render.
+
+    A missing width or height follows the source's aspect ratio. The box applies before
+    rotation, so a 90° or 270° render of a 400x300 box comes out 300x400.
+    """
+    if spec.format not in _OUTPUTS:
+        raise ValueError(f"cannot render to {spec.format!r}")
+    source_size = probe.oriented_size
+    geometry = _geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate)
+    with _reading(probe.format):
+        working = _decode(data, probe, _needed_source_size([geometry], source_size))
+        (image,) = _shape_all(working.image, [geometry])
+        return _encode(image, "render", spec.format, spec.quality, working.icc_profile)

@@ -1,0 +1,274 @@
+"""The upload pipeline, run for every object created under uploads/.
+
+    claim → head → read → validate → make_variants → store_variants → record_ready
+
+Each step is a small function over one Job. A step ends the run early by raising Skip
+(nothing to do: a duplicate, late or superseded event) or Rejected (a permanent verdict on
+the bytes, recorded as `failed` with a code and a message). Any other exception is
+transient (throttling, network): the claim is released and the exception propagates, so
+Lambda retries the event and the scheduled cleanup re-drives it if retries run out.
+"""
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+from chalicelib import blobs, imaging, records, settings
+from chalicelib.images import Content, Failure, Image, Status, Upload, Variant, now_iso
+from chalicelib.logs import log_event
+
+log = logging.getLogger(__name__)
+
+
+class Skip(Exception):
+    """Nothing to do for this event; the reason is logged."""
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Job:
+    key: str
+    image_id: str
+    upload_id: str
+    redrive: bool = False
+    started: float = field(default_factory=time.monotonic)
+    image: Image | None = None
+    upload: Upload | None = None
+    claimed: bool = False
+    size: int = 0
+    data: bytes = b""
+    probe: imaging.Probe | None = None
+    encoded: list[imaging.Encoded] = field(default_factory=list)
+    variants: dict[str, Variant] = field(default_factory=dict)
+
+
+def claim(job: Job) -> None:
+    """awaiting_upload → processing, in one conditional write; skip anything else."""
+    image, upload = records.get_image_and_upload(job.image_id, job.upload_id)
+    if image is None or image.status == Status.DELETED:
+        blobs.delete([job.key])
+        raise Skip("the image is gone; its upload was removed")
+    if upload is None or image.uploadId != job.upload_id:
+        raise Skip("superseded by a newer upload")
+    stuck = job.redrive and upload.status == Status.PROCESSING
+    if upload.status != Status.AWAITING_UPLOAD and not stuck:
+        raise Skip(f"already {upload.status}")
+    now = now_iso()
+    claimed_image = replace(
+        image,
+        status=Status.PROCESSING,
+        failure=None,
+        uploadedAt=now,
+        updatedAt=now,
+        version=image.version + 1,
+    )
+    claimed_upload = replace(
+        upload,
+        status=Status.PROCESSING,
+        uploadedAt=upload.uploadedAt or now,
+        attempts=upload.attempts + 1,
+        failure=None,
+    )
+    try:
+        records.save_transition(
+            claimed_image, claimed_upload, upload_was=upload.status, image_version_was=image.version
+        )
+    except records.Conflict:
+        raise Skip("another run claimed it first") from None
+    job.image, job.upload, job.claimed = claimed_image, claimed_upload, True
+
+
+def head(job: Job) -> None:
+    """Refuse an object above the limit from its size alone, before downloading a byte."""
+    found = blobs.head(job.key)
+    if found is None:
+        raise Rejected("missing", "the uploaded object is no longer in storage")
+    limit = settings.get().max_upload_bytes
+    if found.size == 0:
+        raise Rejected("empty", "the upload is empty (0 bytes)")
+    if found.size > limit:
+        raise Rejected("too_large", f"the upload is {found.size} bytes; the limit is {limit} bytes")
+    job.size = found.size
+
+
+def read(job: Job) -> None:
+    data = blobs.read(job.key, settings.get().max_upload_bytes)
+    if data is None:
+        raise Rejected("missing", "the uploaded object is no longer in storage")
+    if len(data) > settings.get().max_upload_bytes:
+        raise Rejected("too_large", "the upload grew beyond the size limit while it was read")
+    job.data = data
+
+
+def validate(job: Job) -> None:
+    config = settings.get()
+    job.probe = imaging.probe(
+        job.data, allowed_formats=config.allowed_formats, max_pixels=config.max_pixels
+    )
+
+
+def make_variants(job: Job) -> None:
+    assert job.probe is not None
+    job.encoded = imaging.make_variants(job.data, job.probe, settings.get().variants)
+
+
+def store_variants(job: Job) -> None:
+    for encoded in job.encoded:
+        key = blobs.variant_key(job.image_id, job.upload_id, encoded.name, encoded.extension)
+        blobs.write(key, encoded.data, encoded.content_type)
+        job.variants[encoded.name] = Variant(
+            key, encoded.width, encoded.height, len(encoded.data), encoded.format
+        )
+
+
+def record_ready(job: Job) -> None:
+    assert job.image and job.upload
+    assert job.probe
+    now = now_iso()
+    width, height = job.probe.oriented_size
+    content = Content(
+        uploadId=job.upload_id,
+        key=job.key,
+        bytes=len(job.data),
+        width=width,
+        height=height,
+        format=job.probe.format,
+        sha256=hashlib.sha256(job.data).hexdigest(),
+        frames=job.probe.frames,
+        variants=job.variants,
+    )
+    previous = job.image.content
+    ready_image = replace(
+        job.image,
+        status=Status.READY,
+        processedAt=now,
+        updatedAt=now,
+        content=content,
+        version=job.image.version + 1,
+    )
+    ready_upload = replace(
+        job.upload, status=Status.READY, processedAt=now, durationMs=_elapsed_ms(job)
+    )
+    records.save_transition(
+        ready_image, ready_upload, upload_was=Status.PROCESSING, image_version_was=job.image.version
+    )
+    if previous and previous.uploadId != job.upload_id:
+        _remove_version(job.image_id, previous)
+        blobs.delete_prefix(f"{blobs.RENDERS}{job.image_id}/")
+
+
+STEPS = (claim, head, read, validate, make_variants, store_variants, record_ready)
+
+
+def process(key: str, *, redrive: bool = False) -> str:
+    """Run the pipeline for one uploaded object. Returns the outcome for the log."""
+    parsed = blobs.parse_upload_key(key)
+    if parsed is None:
+        log_event("upload_ignored", key=key, reason="not an upload key")
+        return "ignored"
+    job = Job(key=key, image_id=parsed[0], upload_id=parsed[1], redrive=redrive)
+    try:
+        for step in STEPS:
+            step(job)
+    except Skip as skip:
+        log_event("upload_skipped", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip))
+        return "skipped"
+    except imaging.ImageRejected as rejected:
+        return _fail(job, rejected.code, rejected.message)
+    except Rejected as rejected:
+        return _fail(job, rejected.code, rejected.message)
+    except Exception:
+        _release(job)
+        raise
+    log_event(
+        "upload_ready",
+        imageId=job.image_id,
+        uploadId=job.upload_id,
+        format=job.probe.format if job.probe else None,
+        durationMs=_elapsed_ms(job),
+    )
+    return "ready"
+
+
+def fail_stuck(image: Image, upload: Upload, code: str, message: str) -> None:
+    """Give up on an upload that never finished (used by the cleanup after K attempts)."""
+    job = Job(
+        key=upload.key,
+        image_id=image.id,
+        upload_id=upload.uploadId,
+        image=image,
+        upload=upload,
+        claimed=True,
+    )
+    _fail(job, code, message, upload_was=upload.status)
+
+
+def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESSING) -> str:
+    log_event(
+        "upload_failed", imageId=job.image_id, uploadId=job.upload_id, code=code, message=message
+    )
+    if not job.claimed or job.image is None or job.upload is None:
+        return "failed"
+    now = now_iso()
+    failure = Failure(code, message)
+    failed_image = replace(
+        job.image,
+        status=Status.FAILED,
+        failure=failure,
+        processedAt=now,
+        updatedAt=now,
+        version=job.image.version + 1,
+    )
+    failed_upload = replace(
+        job.upload,
+        status=Status.FAILED,
+        failure=failure,
+        processedAt=now,
+        durationMs=_elapsed_ms(job),
+    )
+    try:
+        records.save_transition(
+            failed_image, failed_upload, upload_was=upload_was, image_version_was=job.image.version
+        )
+    except records.Conflict:
+        log_event("upload_fail_lost", imageId=job.image_id, uploadId=job.upload_id)
+        return "skipped"
+    # The rejected bytes are never served; keep no copy of them (or of partial variants).
+    blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
+    return "failed"
+
+
+def _release(job: Job) -> None:
+    """Hand a claimed upload back (processing → awaiting_upload) so a retry can claim it."""
+    if not job.claimed or job.image is None or job.upload is None:
+        return
+    now = now_iso()
+    try:
+        records.save_transition(
+            replace(
+                job.image,
+                status=Status.AWAITING_UPLOAD,
+                updatedAt=now,
+                version=job.image.version + 1,
+            ),
+            replace(job.upload, status=Status.AWAITING_UPLOAD),
+            upload_was=Status.PROCESSING,
+            image_version_was=job.image.version,
+        )
+    except Exception:
+        log.exception("could not release the claim; the cleanup will re-drive it")
+
+
+def _remove_version(image_id: str, content: Content) -> None:
+    blobs.delete([content.key, *(variant.key for variant in content.variants.values())])
+
+
+def _elapsed_ms(job: Job) -> int:
+    return int((time.monotonic() - job.started) * 1000)

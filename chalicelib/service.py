@@ -1,0 +1,299 @@
+"""The operations behind the image routes. Each takes the caller and parsed input, enforces
+access through chalicelib.access, and returns what the route renders."""
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib import access, blobs, records, settings, validation
+from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge
+from chalicelib.ids import new_id
+from chalicelib.images import Caller, Image, Status, Upload, now_iso
+
+VARIANT_ORIGINAL = "original"
+
+
+def _expiry(now: str) -> str:
+    seconds = settings.get().upload_url_expiry_seconds
+    moment = datetime.fromisoformat(now.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _new_image(
+    caller: Caller,
+    *,
+    filename: str,
+    content_type: str,
+    title: str = "",
+    description: str = "",
+    collection_id: str | None = None,
+) -> tuple[Image, Upload]:
+    now = now_iso()
+    image_id, upload_id = new_id("img"), new_id("up")
+    image = Image(
+        id=image_id,
+        ownerId=caller.id,
+        ownerName=caller.name,
+        filename=filename,
+        declaredType=content_type,
+        status=Status.AWAITING_UPLOAD,
+        uploadId=upload_id,
+        createdAt=now,
+        updatedAt=now,
+        title=title,
+        description=description,
+        collectionId=collection_id,
+    )
+    upload = Upload(
+        imageId=image_id,
+        uploadId=upload_id,
+        ownerId=caller.id,
+        ownerName=caller.name,
+        filename=filename,
+        status=Status.AWAITING_UPLOAD,
+        createdAt=now,
+        expiresAt=_expiry(now),
+        key=blobs.upload_key(image_id, upload_id),
+    )
+    return image, upload
+
+
+def create_image(caller: Caller, body: dict[str, Any], *, check_collection) -> dict[str, Any]:
+    """POST /images (JSON): a record awaiting its upload, and a presigned POST to send it."""
+    validation.only_fields(
+        body, {"filename", "contentType", "title", "description", "collectionId"}
+    )
+    filename = validation.filename(body, required=True)
+    content_type = validation.content_type(body)
+    title = validation.text(body, "title", max_length=200, single_line=True) or ""
+    description = validation.text(body, "description", max_length=2000) or ""
+    collection_id = _collection_id(body)
+    if collection_id:
+        check_collection(caller, collection_id)
+    image, upload = _new_image(
+        caller,
+        filename=filename or "",
+        content_type=content_type,
+        title=title,
+        description=description,
+        collection_id=collection_id,
+    )
+    records.create(image, upload)
+    return {"image": image.public(), "upload": blobs.presigned_post(upload.key, content_type)}
+
+
+def create_image_from_body(
+    caller: Caller, data: bytes, content_type: str, filename: str | None
+) -> dict[str, Any]:
+    """POST /images with the image itself as the body: stored where a presigned POST would
+    put it, so the same S3 event processes it."""
+    limit = settings.get().max_direct_upload_bytes
+    if len(data) > limit:
+        raise TooLarge(
+            f"a direct upload may be at most {limit} bytes; use the JSON form "
+            "to get a presigned POST for larger files"
+        )
+    if not data:
+        raise Invalid("the request body is empty")
+    name = validation.filename({"filename": filename}, required=False) if filename else None
+    image, upload = _new_image(caller, filename=name or "upload", content_type=content_type)
+    records.create(image, upload)
+    blobs.write(upload.key, data, content_type)
+    return image.public()
+
+
+def _collection_id(body: dict[str, Any]) -> str | None:
+    value = body.get("collectionId")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise Invalid("collectionId must be a collection's id")
+    return value
+
+
+def image_view(image: Image) -> dict[str, Any]:
+    shown = image.public()
+    if image.content:
+        links = {VARIANT_ORIGINAL: blobs.presigned_get(image.content.key, image.filename)}
+        for name, variant in image.content.variants.items():
+            links[name] = blobs.presigned_get(variant.key)
+        shown["links"] = links
+    return shown
+
+
+def load_image(image_id: str) -> Image:
+    image = records.get_image(image_id) if _looks_like_id(image_id, "img") else None
+    if image is None or image.status == Status.DELETED:
+        raise NotFound("no such image")
+    return image
+
+
+def _looks_like_id(value: str, prefix: str) -> bool:
+    return value.startswith(prefix + "_") and 0 < len(value) <= 64 and value.isascii()
+
+
+def content_url(image: Image, variant: str) -> str:
+    """Where to fetch one variant (or the original) of the currently served version."""
+    names = {VARIANT_ORIGINAL, *(spec.name for spec in settings.get().variants)}
+    if variant not in names:
+        raise NotFound(f"no variant {variant!r}; there are {', '.join(sorted(names))}")
+    if image.content is None:
+        raise Conflict(f"the image is not ready yet (status {image.status})")
+    if variant == VARIANT_ORIGINAL:
+        return blobs.presigned_get(image.content.key, image.filename)
+    found = image.content.variants.get(variant)
+    if found is None:
+        raise Conflict("this variant was not made for the served version")
+    return blobs.presigned_get(found.key)
+
+
+def update_image(caller: Caller, image: Image, body: dict[str, Any]) -> dict[str, Any]:
+    """PATCH: title, description, filename. Conditional on the version read; the loser of a
+    concurrent update gets 409 and must re-read (no update is lost silently)."""
+    validation.only_fields(body, {"title", "description", "filename", "version"})
+    changes: dict[str, Any] = {}
+    for name, check in (
+        ("title", lambda: validation.text(body, "title", max_length=200, single_line=True)),
+        ("description", lambda: validation.text(body, "description", max_length=2000)),
+        ("filename", lambda: validation.filename(body, required=False)),
+    ):
+        if name in body:
+            changes[name] = check()
+            if changes[name] is None:
+                raise Invalid(f"{name} must be a string")
+    if not changes:
+        raise Invalid("nothing to change: send title, description or filename")
+    expected = body.get("version", image.version)
+    if not isinstance(expected, int) or isinstance(expected, bool):
+        raise Invalid("version must be an integer")
+    if expected != image.version:
+        raise Conflict(f"the image changed (version {image.version}); re-read and retry")
+    updated = Image(
+        **{**image.__dict__, **changes, "updatedAt": now_iso(), "version": image.version + 1}
+    )
+    try:
+        records.save_image(updated, image_version_was=image.version)
+    except records.Conflict:
+        raise Conflict("the image changed while it was updated; re-read and retry") from None
+    return updated.public()
+
+
+def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[str, Any]:
+    """A new presigned upload for an image; the served version stays until it is replaced."""
+    validation.only_fields(body, {"filename", "contentType"})
+    content_type = validation.content_type(body)
+    filename = validation.filename(body, required=False) or image.filename
+    if image.status == Status.PROCESSING:
+        raise Conflict("an upload of this image is being processed; try again when it is done")
+    now = now_iso()
+    upload_id = new_id("up")
+    upload = Upload(
+        imageId=image.id,
+        uploadId=upload_id,
+        ownerId=caller.id,
+        ownerName=caller.name,
+        filename=filename,
+        status=Status.AWAITING_UPLOAD,
+        createdAt=now,
+        expiresAt=_expiry(now),
+        key=blobs.upload_key(image.id, upload_id),
+        replaces=image.content.uploadId if image.content else None,
+    )
+    updated = Image(
+        **{
+            **image.__dict__,
+            "uploadId": upload_id,
+            "status": Status.AWAITING_UPLOAD,
+            "failure": None,
+            "filename": filename,
+            "declaredType": content_type,
+            "updatedAt": now,
+            "version": image.version + 1,
+        }
+    )
+    try:
+        records.replace(updated, upload, image_version_was=image.version)
+    except records.Conflict:
+        raise Conflict("the image changed meanwhile; try again") from None
+    return {"image": updated.public(), "upload": blobs.presigned_post(upload.key, content_type)}
+
+
+def delete_image(image: Image) -> None:
+    """Remove every blob of the image; keep the record as a `deleted` tombstone."""
+    now = now_iso()
+    tomb = Image(
+        **{
+            **image.__dict__,
+            "status": Status.DELETED,
+            "updatedAt": now,
+            "version": image.version + 1,
+        }
+    )
+    try:
+        records.tombstone(tomb, image_version_was=image.version, deleted_at=now)
+    except records.Conflict:
+        raise Conflict("the image changed meanwhile; try again") from None
+    for prefix in (
+        f"{blobs.UPLOADS}{image.id}/",
+        f"{blobs.VARIANTS}{image.id}/",
+        f"{blobs.RENDERS}{image.id}/",
+    ):
+        blobs.delete_prefix(prefix)
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    raw = json.dumps(key, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, index: str, partition: str) -> dict[str, Any] | None:
+    """The start key from a cursor this caller was given; 400 for anything else."""
+    if cursor is None:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("cursor is malformed") from None
+    names = records.start_key_names(index)
+    if (
+        not isinstance(key, dict)
+        or set(key) != set(names)
+        or not all(isinstance(v, str) and len(v) < 300 for v in key.values())
+        or key[names[2]] != partition
+    ):
+        raise Invalid("cursor is malformed or belongs to another listing")
+    return key
+
+
+def page_params(params: dict[str, str]) -> tuple[int, Status | None]:
+    limit = validation.integer(params, "limit", default=20, low=1, high=100)
+    status = params.get("status")
+    if status is not None:
+        try:
+            return limit, Status(status)
+        except ValueError:
+            raise Invalid(f"status must be one of {', '.join(s.value for s in Status)}") from None
+    return limit, None
+
+
+def list_images(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
+    validation.only_fields(params, {"limit", "cursor", "status", "collectionId"})
+    limit, status = page_params(params)
+    start = decode_cursor(params.get("cursor"), records.OWNER_INDEX, f"OWNER#{caller.id}")
+    page = records.images_of_owner(
+        caller.id, limit=limit, start=start, status=status, collection_id=params.get("collectionId")
+    )
+    return {
+        "images": [image.public() for image in page.items],
+        "cursor": encode_cursor(page.next_key),
+    }
+
+
+def owned(caller: Caller, image_id: str) -> Image:
+    return access.require_owner(
+        caller, records.get_image(image_id) if _looks_like_id(image_id, "img") else None
+    )

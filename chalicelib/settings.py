@@ -1,0 +1,166 @@
+"""The one settings object: read from the environment once, validated, frozen.
+
+Every name, limit and variant spec the service uses comes from here. A bad value fails at
+start with a message naming the variable, never later inside a request.
+"""
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from chalicelib.specs import DEFAULT_VARIANTS, Fit, VariantSpec
+
+MB = 1024 * 1024
+ALL_INPUT_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp", "avif", "heif"})
+RENDER_FORMATS = frozenset({"jpeg", "png", "webp", "avif"})
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str
+    table: str
+    region: str
+    user_pool_id: str
+    user_pool_arn: str
+    app_client_id: str
+    max_upload_bytes: int = 25 * MB
+    max_direct_upload_bytes: int = 4 * MB
+    max_pixels: int = 50_000_000
+    allowed_formats: frozenset[str] = ALL_INPUT_FORMATS
+    variants: tuple[VariantSpec, ...] = DEFAULT_VARIANTS
+    upload_url_expiry_seconds: int = 900
+    download_url_expiry_seconds: int = 300
+    max_render_side: int = 4096
+    render_sizes: frozenset[tuple[int, int]] = frozenset()
+    cors_origins: tuple[str, ...] = ()
+    access_check_url: str = ""
+    access_check_timeout_seconds: float = 2.0
+    cleanup_rate_minutes: int = 60
+    cleanup_grace_seconds: int = 300
+    cleanup_stuck_seconds: int = 300
+    cleanup_max_attempts: int = 3
+    cleanup_orphan_age_seconds: int = 86_400
+    cleanup_tombstone_retention_days: int = 30
+    cleanup_batch: int = 100
+    cleanup_budget_seconds: int = 60
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} must be set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _formats(env: Mapping[str, str], name: str, default: frozenset[str], known: frozenset[str]):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    chosen = frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+    unknown = chosen - known
+    if not chosen or unknown:
+        raise SettingsError(f"{name} has unknown formats {sorted(unknown)}; known: {sorted(known)}")
+    return chosen
+
+
+def _variants(env: Mapping[str, str]) -> tuple[VariantSpec, ...]:
+    raw = env.get("VARIANTS", "").strip()
+    if not raw:
+        return DEFAULT_VARIANTS
+    try:
+        specs = tuple(
+            VariantSpec(
+                name=str(item["name"]),
+                width=int(item["width"]),
+                height=int(item["height"]),
+                fit=Fit(item.get("fit", "contain")),
+                rotate=int(item.get("rotate", 0)),
+            )
+            for item in json.loads(raw)
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        raise SettingsError(f"VARIANTS must be a JSON list of variant specs: {error}") from None
+    names = [spec.name for spec in specs]
+    if not specs or len(set(names)) != len(names) or "original" in names:
+        raise SettingsError("VARIANTS needs unique names, none of them 'original'")
+    for spec in specs:
+        if not (spec.name.replace("-", "").isalnum() and spec.name.islower()):
+            raise SettingsError(
+                f"VARIANTS name {spec.name!r} must be lower-case letters, digits, -"
+            )
+        if spec.rotate not in (0, 90, 180, 270) or min(spec.width, spec.height) < 1:
+            raise SettingsError(f"VARIANTS {spec.name!r} needs positive sizes, rotate 0/90/180/270")
+    return specs
+
+
+def _sizes(env: Mapping[str, str]) -> frozenset[tuple[int, int]]:
+    raw = env.get("RENDER_SIZES", "").strip()
+    if not raw:
+        return frozenset()
+    sizes = set()
+    for part in raw.split(","):
+        width, _, height = part.strip().partition("x")
+        try:
+            sizes.add((int(width) if width else 0, int(height) if height else 0))
+        except ValueError:
+            message = f"RENDER_SIZES entries look like 640x480, 640x or x480: {part!r}"
+            raise SettingsError(message) from None
+    return frozenset(sizes)
+
+
+def from_environment(env: Mapping[str, str]) -> Settings:
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    pool_id = _require(env, "USER_POOL_ID")
+    return Settings(
+        bucket=_require(env, "BUCKET_NAME"),
+        table=_require(env, "TABLE_NAME"),
+        region=region,
+        user_pool_id=pool_id,
+        user_pool_arn=env.get("USER_POOL_ARN")
+        or f"arn:aws:cognito-idp:{region}:000000000000:userpool/{pool_id}",
+        app_client_id=_require(env, "APP_CLIENT_ID"),
+        max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 25 * MB),
+        max_direct_upload_bytes=_int(env, "MAX_DIRECT_UPLOAD_BYTES", 4 * MB),
+        max_pixels=_int(env, "MAX_PIXELS", 50_000_000),
+        allowed_formats=_formats(env, "ALLOWED_FORMATS", ALL_INPUT_FORMATS, ALL_INPUT_FORMATS),
+        variants=_variants(env),
+        upload_url_expiry_seconds=min(_int(env, "UPLOAD_URL_EXPIRY_SECONDS", 900), 900),
+        download_url_expiry_seconds=_int(env, "DOWNLOAD_URL_EXPIRY_SECONDS", 300),
+        max_render_side=_int(env, "MAX_RENDER_SIDE", 4096),
+        render_sizes=_sizes(env),
+        cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
+        access_check_url=env.get("ACCESS_CHECK_URL", "").strip(),
+        cleanup_rate_minutes=_int(env, "CLEANUP_RATE_MINUTES", 60),
+        cleanup_grace_seconds=_int(env, "CLEANUP_GRACE_SECONDS", 300, minimum=0),
+        cleanup_stuck_seconds=_int(env, "CLEANUP_STUCK_SECONDS", 300, minimum=0),
+        cleanup_max_attempts=_int(env, "CLEANUP_MAX_ATTEMPTS", 3),
+        cleanup_orphan_age_seconds=_int(env, "CLEANUP_ORPHAN_AGE_SECONDS", 86_400, minimum=0),
+        cleanup_tombstone_retention_days=_int(env, "TOMBSTONE_RETENTION_DAYS", 30, minimum=0),
+        cleanup_batch=_int(env, "CLEANUP_BATCH", 100),
+        cleanup_budget_seconds=_int(env, "CLEANUP_BUDGET_SECONDS", 60),
+    )
+
+
+@cache
+def get() -> Settings:
+    """The settings of this process, read on first use."""
+    return from_environment(os.environ)

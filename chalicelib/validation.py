@@ -1,0 +1,82 @@
+"""Checks of what callers send: JSON bodies, text fields, query parameters."""
+
+import json
+from typing import Any
+
+from chalicelib.errors import Invalid
+
+IMAGE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/tiff",
+        "image/bmp",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+    }
+)
+
+
+def json_object(raw: bytes | str | None) -> dict[str, Any]:
+    if not raw:
+        raise Invalid("the request body must be a JSON object")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise Invalid("the request body must be a JSON object")
+    return body
+
+
+def text(
+    body: dict[str, Any],
+    name: str,
+    *,
+    max_length: int,
+    required: bool = False,
+    min_length: int = 0,
+    single_line: bool = False,
+) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise Invalid(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be a string")
+    if not min_length <= len(value) <= max_length:
+        raise Invalid(f"{name} must be {min_length} to {max_length} characters long")
+    allowed_controls = "" if single_line else "\n\t"
+    if any((ord(c) < 32 and c not in allowed_controls) or ord(c) == 127 for c in value):
+        raise Invalid(f"{name} must not contain control characters")
+    return value
+
+
+def filename(body: dict[str, Any], *, required: bool) -> str | None:
+    return text(body, "filename", max_length=255, min_length=1, required=required, single_line=True)
+
+
+def content_type(body: dict[str, Any]) -> str:
+    value = body.get("contentType")
+    if not isinstance(value, str) or value.lower() not in IMAGE_TYPES:
+        raise Invalid(f"contentType must be one of {', '.join(sorted(IMAGE_TYPES))}")
+    return value.lower()
+
+
+def only_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Invalid(f"unknown field(s): {', '.join(unknown)}")
+
+
+def integer(params: dict[str, str], name: str, *, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Invalid(f"{name} must be an integer from {low} to {high}")
+    return int(raw)

@@ -1,0 +1,112 @@
+"""The local stack, in the foreground: `python -m devserver` (see --help).
+
+python -m devserver [--port 8000]     moto server + provisioning + API + events + timer
+python -m devserver token demo        print an ID token for a local user
+"""
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+
+from devserver import stack, tokens
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devserver",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="start the local stack (the default)")
+    _run_arguments(run)
+    _run_arguments(parser)
+    token = commands.add_parser("token", help="print an ID token for a local user")
+    token.add_argument("user", help="user name, e.g. demo or admin")
+    token.add_argument("--password", default=None)
+    token.add_argument("--access", action="store_true", help="print the access token instead")
+    token.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        print(tokens.token_for(args.user, args.password, args.state_file, access=args.access))
+        return 0
+    return _run(args)
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    parser.add_argument("--moto-port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--cleanup-interval",
+        type=float,
+        default=float(os.environ.get("CLEANUP_INTERVAL_SECONDS", 10)),
+        help="seconds between runs of the scheduled cleanup",
+    )
+    parser.add_argument(
+        "--drop-events",
+        default=os.environ.get("DROP_EVENTS", ""),
+        help="regex of upload keys whose S3 event is dropped (to test cleanup)",
+    )
+    parser.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    drop = re.compile(args.drop_events) if args.drop_events else None
+    running = stack.start(
+        host=args.host,
+        port=args.port,
+        moto_port=args.moto_port,
+        cleanup_interval=args.cleanup_interval,
+        drop_events=drop,
+        state_file=args.state_file,
+    )
+    stopped = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    print(_banner(running), flush=True)
+    print(
+        json.dumps({"ready": True, "api": running.api_url, "aws": running.aws_endpoint}), flush=True
+    )
+    stopped.wait()
+    print("stopping…", file=sys.stderr, flush=True)
+    running.stop()
+    return 0
+
+
+def _banner(running: "stack.Running") -> str:
+    users = "\n".join(
+        f"    {name:<6} password {stack.provision.DEMO_PASSWORD}{'  (admins)' if admin else ''}"
+        for name, admin in stack.provision.DEMO_USERS.items()
+    )
+    return f"""
+Image Service is running locally.
+  API          {running.api_url}
+  web page     {running.api_url}/
+  local AWS    {running.aws_endpoint}  (moto server: S3, DynamoDB, Cognito, SQS)
+  users
+{users}
+  a token      .venv/bin/python -m devserver token demo
+  try          curl -H "Authorization: $(.venv/bin/python -m devserver token demo)" {running.api_url}/me
+Ctrl-C stops everything.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

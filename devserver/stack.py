@@ -1,0 +1,156 @@
+"""Starts and stops the local stack: moto server, resources, the app behind the gateway,
+the S3 event pump and the cleanup timer. Everything runs in this one process, on
+127.0.0.1, so stopping it leaves nothing behind."""
+
+import importlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from chalice.local import LambdaContext
+from moto.server import ThreadedMotoServer
+
+from devserver import gateway, provision
+from devserver.events import EventPump, Timer
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_FILE = str(ROOT / ".devserver" / "state.json")
+REGION = "us-east-1"
+
+
+@dataclass
+class Running:
+    api_url: str
+    aws_endpoint: str
+    outputs: provision.Outputs
+    app_module: Any
+    pump: EventPump
+    _stoppers: list[Any] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            stop()
+
+
+def _context(name: str, memory: int = 1024, timeout_s: int = 60) -> Any:
+    return lambda: LambdaContext(
+        function_name=name, memory_size=memory, max_runtime_ms=timeout_s * 1000
+    )
+
+
+def _stage_environment() -> dict[str, str]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {k: str(v) for k, v in config.get("environment_variables", {}).items()}
+
+
+def start(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    moto_port: int = 0,
+    cleanup_interval: float = 10.0,
+    drop_events: re.Pattern[str] | None = None,
+    state_file: str = DEFAULT_STATE_FILE,
+    extra_env: dict[str, str] | None = None,
+) -> Running:
+    moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
+    moto.start()
+    moto_host, moto_bound = moto.get_host_and_port()
+    endpoint = f"http://{moto_host}:{moto_bound}"
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+    )
+    outputs = provision.provision(endpoint, REGION)
+    os.environ.update(_stage_environment())
+    os.environ.update(
+        {
+            "BUCKET_NAME": outputs.bucket,
+            "TABLE_NAME": outputs.table,
+            "USER_POOL_ID": outputs.user_pool_id,
+            "USER_POOL_ARN": outputs.user_pool_arn,
+            "APP_CLIENT_ID": outputs.app_client_id,
+            "CLEANUP_RATE_MINUTES": "1",
+        }
+    )
+    os.environ.update(extra_env or {})
+
+    sys_path = str(ROOT)
+    import sys
+
+    if sys_path not in sys.path:
+        sys.path.insert(0, sys_path)
+    app_module = importlib.import_module("app")
+    app = app_module.app
+
+    verifier = gateway.TokenVerifier(endpoint, REGION, outputs.user_pool_id, outputs.app_client_id)
+    server = gateway.serve(app, verifier, host, port)
+    api_url = f"http://{host}:{server.server_address[1]}"
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
+    drop = (
+        (lambda record: bool(drop_events.search(record["s3"]["object"]["key"])))
+        if drop_events
+        else None
+    )
+    pump = EventPump(
+        sqs,
+        outputs.queue_url,
+        _handler(app_module, "s3"),
+        _context("process", 2048, 300),
+        drop=drop,
+    ).start()
+    timer = Timer(
+        _handler(app_module, "schedule"), cleanup_interval, _context("cleanup", 512, 300)
+    ).start()
+
+    state = {
+        "api": api_url,
+        "aws": endpoint,
+        "region": REGION,
+        "userPoolId": outputs.user_pool_id,
+        "appClientId": outputs.app_client_id,
+        "bucket": outputs.bucket,
+        "table": outputs.table,
+        "users": {name: provision.DEMO_PASSWORD for name in provision.DEMO_USERS},
+    }
+    state_path = Path(state_file)
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps(state, indent=2))
+
+    def stop_server() -> None:
+        server.shutdown()
+        server.server_close()
+
+    def forget_state() -> None:
+        if state_path.exists():
+            state_path.unlink()
+
+    return Running(
+        api_url,
+        endpoint,
+        outputs,
+        app_module,
+        pump,
+        [moto.stop, forget_state, stop_server, pump.stop, timer.stop],
+    )
+
+
+def _handler(app_module: Any, kind: str) -> Any:
+    """The app's handler for S3 events or for the schedule, found in its event sources."""
+    from chalice.app import S3EventConfig, ScheduledEventConfig
+
+    wanted = S3EventConfig if kind == "s3" else ScheduledEventConfig
+    for source in app_module.app.event_sources:
+        if isinstance(source, wanted):
+            return getattr(app_module, source.handler_string.rsplit(".", 1)[1])
+    raise LookupError(f"the app has no {kind} handler")

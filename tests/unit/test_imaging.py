@@ -1,0 +1,518 @@
+"""Behaviour of chalicelib.imaging on real bytes: sniffing, validation, variants, renders."""
+
+import io
+import struct
+import subprocess
+import sys
+import tracemalloc
+import warnings
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
+
+from chalicelib.imaging import (
+    Encoded,
+    ImageRejected,
+    Probe,
+    make_variants,
+    probe,
+    render,
+    sniff,
+)
+from chalicelib.specs import DEFAULT_VARIANTS, Fit, RenderSpec, VariantSpec
+
+ORIENTATION_CORPUS = Path("/work/shared/corpus/orientation")
+EVERY_FORMAT = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp", "avif", "heif"})
+MAX_PIXELS = 50_000_000
+GPS_IFD = 0x8825
+ORIENTATION_TAG = 0x0112
+
+
+def picture(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
+    """A smooth, asymmetric picture, so orientation and crops are visible in the pixels."""
+    width, height = size
+    red = Image.linear_gradient("L").resize(size)
+    green = Image.linear_gradient("L").rotate(90).resize(size)
+    blue = Image.radial_gradient("L").resize(size)
+    image = Image.merge("RGB", (red, green, blue))
+    image.paste((255, 255, 0), (0, 0, max(1, width // 5), max(1, height // 5)))
+    return image.convert(mode)
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    if fmt == "HEIF":
+        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def probed(data: bytes, allowed: frozenset[str] = EVERY_FORMAT) -> Probe:
+    return probe(data, allowed_formats=allowed, max_pixels=MAX_PIXELS)
+
+
+def variants_of(data: bytes, specs=DEFAULT_VARIANTS) -> dict[str, Encoded]:
+    return {v.name: v for v in make_variants(data, probed(data), specs)}
+
+
+def decoded(encoded: Encoded) -> Image.Image:
+    image = Image.open(io.BytesIO(encoded.data))
+    image.load()
+    return image
+
+
+def mean_difference(a: Image.Image, b: Image.Image) -> float:
+    assert a.size == b.size
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / len(a.getbands())
+
+
+def rejection(call) -> ImageRejected:
+    with pytest.raises(ImageRejected) as caught:
+        call()
+    return caught.value
+
+
+def png_claiming_size(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+
+
+@pytest.fixture(scope="module")
+def large_jpeg() -> bytes:
+    return encode(picture((3000, 2000)), "JPEG", quality=90)
+
+
+def animated_gif(colours=("red", "green", "blue")) -> bytes:
+    frames = [Image.new("RGB", (60, 40), colour) for colour in colours]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
+
+
+# --- sniffing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pillow_format", "expected"),
+    [
+        ("JPEG", "jpeg"),
+        ("PNG", "png"),
+        ("GIF", "gif"),
+        ("WEBP", "webp"),
+        ("TIFF", "tiff"),
+        ("BMP", "bmp"),
+        ("AVIF", "avif"),
+        ("HEIF", "heif"),
+    ],
+)
+def test_each_format_is_sniffed_from_its_bytes(pillow_format, expected):
+    data = encode(picture((40, 30)), pillow_format)
+
+    assert sniff(data) == expected
+    assert probed(data).format == expected
+
+
+def test_a_png_renamed_to_jpg_is_sniffed_as_png(tmp_path):
+    renamed = tmp_path / "holiday.jpg"
+    renamed.write_bytes(encode(picture((40, 30)), "PNG"))
+
+    data = renamed.read_bytes()
+
+    assert sniff(data) == "png"
+    assert probed(data).mime == "image/png"
+
+
+def test_a_text_file_is_not_an_image():
+    data = b"Dear diary, today I uploaded a text file.\n" * 10
+
+    assert sniff(data) is None
+    assert rejection(lambda: probed(data)).code == "not_an_image"
+
+
+def test_an_empty_file_is_rejected_as_empty():
+    assert rejection(lambda: probed(b"")).code == "empty"
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def test_a_truncated_jpeg_is_corrupt(large_jpeg):
+    truncated = large_jpeg[: len(large_jpeg) // 2]
+
+    def probe_and_make_variants():
+        make_variants(truncated, probed(truncated), DEFAULT_VARIANTS)
+
+    verdict = rejection(probe_and_make_variants)
+
+    assert verdict.code == "corrupt"
+    assert "JPEG" in verdict.message
+
+
+def test_a_png_claiming_ten_billion_pixels_is_refused_from_its_header_in_little_memory():
+    data = png_claiming_size(100_000, 100_000)
+    tracemalloc.start()
+    try:
+        verdict = rejection(lambda: probed(data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert verdict.code == "too_many_pixels"
+    assert peak < 1_000_000
+
+
+def test_an_image_over_the_pixel_limit_is_refused_with_its_size():
+    data = encode(picture((200, 100)), "PNG")
+
+    verdict = rejection(lambda: probe(data, allowed_formats=EVERY_FORMAT, max_pixels=19_999))
+
+    assert verdict.code == "too_many_pixels"
+    assert "200x100" in verdict.message
+
+
+def test_pillows_own_bomb_limit_becomes_too_many_pixels(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+    data = encode(picture((100, 100)), "PNG")
+
+    assert rejection(lambda: probed(data)).code == "too_many_pixels"
+
+
+def test_pillows_bomb_warning_does_not_escape_when_within_our_limit(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6_000)
+    data = encode(picture((100, 100)), "PNG")
+
+    small = [VariantSpec("small", 64, 64), VariantSpec("band", 100, 20, Fit.COVER)]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        variants = make_variants(data, probed(data), small)
+
+    assert [(v.width, v.height) for v in variants] == [(64, 64), (100, 20)]
+
+
+def test_a_format_outside_the_allowed_set_is_unsupported():
+    data = animated_gif()
+
+    verdict = rejection(lambda: probed(data, allowed=EVERY_FORMAT - {"gif"}))
+
+    assert verdict.code == "unsupported_format"
+    assert "GIF" in verdict.message
+
+
+def test_heif_without_its_plugin_is_unsupported(monkeypatch):
+    data = encode(picture((40, 30)), "HEIF")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)
+
+    assert rejection(lambda: probed(data)).code == "unsupported_format"
+
+
+def test_probe_reports_size_alpha_frames_and_orientation():
+    jpeg = (ORIENTATION_CORPUS / "hopper_orientation_6.jpg").read_bytes()
+    rgba = encode(picture((30, 20), "RGBA"), "PNG")
+    wide_jpeg = encode(picture((300, 200)), "JPEG")
+
+    assert probed(jpeg).orientation == 6
+    assert probed(rgba).has_alpha
+    assert not probed(wide_jpeg).has_alpha
+    assert (probed(wide_jpeg).width, probed(wide_jpeg).height) == (300, 200)
+
+
+def test_oriented_size_swaps_sides_for_quarter_turns():
+    sideways = Probe("jpeg", "image/jpeg", 300, 200, 1, False, orientation=6)
+    upside_down = Probe("jpeg", "image/jpeg", 300, 200, 1, False, orientation=3)
+
+    assert sideways.oriented_size == (200, 300)
+    assert upside_down.oriented_size == (300, 200)
+
+
+def test_frames_of_an_animated_gif_are_counted():
+    assert probed(animated_gif()).frames == 3
+
+
+def test_pages_of_a_multipage_tiff_are_counted():
+    pages = [picture((40, 30)), Image.new("RGB", (40, 30), "black")]
+    data = encode(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+
+    assert probed(data).frames == 2
+
+
+# --- variants ---------------------------------------------------------------------------
+
+
+def test_default_variants_have_their_promised_sizes(large_jpeg):
+    variants = variants_of(large_jpeg)
+
+    assert (variants["thumbnail"].width, variants["thumbnail"].height) == (256, 171)
+    assert (variants["preview"].width, variants["preview"].height) == (1600, 1067)
+    assert (variants["hd-rotated"].width, variants["hd-rotated"].height) == (1280, 720)
+    for variant in variants.values():
+        assert decoded(variant).size == (variant.width, variant.height)
+
+
+def test_variants_come_back_in_the_order_of_the_specs(large_jpeg):
+    specs = [DEFAULT_VARIANTS[0], DEFAULT_VARIANTS[2], DEFAULT_VARIANTS[1]]
+
+    names = [v.name for v in make_variants(large_jpeg, probed(large_jpeg), specs)]
+
+    assert names == ["thumbnail", "hd-rotated", "preview"]
+
+
+def test_hd_rotated_matches_a_full_size_cover_crop_turned_upside_down(large_jpeg):
+    original = Image.open(io.BytesIO(large_jpeg)).convert("RGB")
+    reference = ImageOps.fit(original, (1280, 720), Image.Resampling.LANCZOS).transpose(
+        Image.Transpose.ROTATE_180
+    )
+
+    hd = decoded(variants_of(large_jpeg)["hd-rotated"]).convert("RGB")
+
+    assert mean_difference(hd, reference) < 3
+
+
+def test_a_portrait_source_keeps_its_aspect_ratio_in_contained_variants():
+    data = encode(picture((600, 900)), "JPEG")
+
+    variants = variants_of(data)
+
+    assert (variants["thumbnail"].width, variants["thumbnail"].height) == (171, 256)
+    assert (variants["preview"].width, variants["preview"].height) == (600, 900)
+
+
+def test_a_small_source_is_not_upscaled_to_fit_but_is_to_cover():
+    data = encode(picture((100, 80)), "JPEG")
+
+    variants = variants_of(data)
+
+    assert (variants["thumbnail"].width, variants["thumbnail"].height) == (100, 80)
+    assert (variants["preview"].width, variants["preview"].height) == (100, 80)
+    assert (variants["hd-rotated"].width, variants["hd-rotated"].height) == (1280, 720)
+
+
+def test_a_fill_variant_is_stretched_to_exactly_its_box():
+    data = encode(picture((300, 200)), "PNG")
+
+    (stretched,) = make_variants(data, probed(data), [VariantSpec("square", 64, 64, Fit.FILL)])
+
+    assert (stretched.width, stretched.height) == (64, 64)
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_exif_orientation_is_applied_before_making_variants(orientation):
+    upright = variants_of((ORIENTATION_CORPUS / "hopper.jpg").read_bytes())["preview"]
+    stored = (ORIENTATION_CORPUS / f"hopper_orientation_{orientation}.jpg").read_bytes()
+
+    preview = variants_of(stored)["preview"]
+
+    assert mean_difference(decoded(preview), decoded(upright)) < 10
+
+
+def test_variants_carry_no_exif_or_gps():
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    exif[ORIENTATION_TAG] = 1
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (51.0, 30.0, 0.0)})
+    data = encode(picture((400, 300)), "JPEG", exif=exif.tobytes())
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(GPS_IFD)
+
+    for variant in variants_of(data).values():
+        image = decoded(variant)
+        assert not image.getexif()
+        assert "exif" not in image.info
+        assert "xmp" not in image.info
+
+
+def test_an_rgb_icc_profile_is_kept_in_the_variants():
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encode(picture((400, 300)), "JPEG", icc_profile=profile)
+
+    for variant in variants_of(data).values():
+        assert decoded(variant).info.get("icc_profile") == profile
+
+
+def test_a_transparent_source_gives_webp_variants_that_keep_the_alpha():
+    image = picture((400, 300), "RGBA")
+    image.putalpha(Image.linear_gradient("L").resize((400, 300)))
+    data = encode(image, "PNG")
+
+    for variant in variants_of(data).values():
+        assert (variant.format, variant.content_type, variant.extension) == (
+            "webp",
+            "image/webp",
+            "webp",
+        )
+        assert decoded(variant).mode == "RGBA"
+        assert decoded(variant).getchannel("A").getextrema()[0] < 50
+
+
+def test_an_opaque_rgba_source_gives_jpeg_variants():
+    data = encode(picture((400, 300), "RGBA"), "PNG")
+
+    assert {v.format for v in variants_of(data).values()} == {"jpeg"}
+
+
+def test_a_cmyk_jpeg_gives_rgb_jpeg_variants():
+    data = encode(picture((400, 300), "CMYK"), "JPEG")
+
+    for variant in variants_of(data).values():
+        assert (variant.format, variant.extension) == ("jpeg", "jpg")
+        assert decoded(variant).mode == "RGB"
+
+
+def test_variants_of_an_animated_gif_show_its_first_frame():
+    data = animated_gif()
+
+    thumbnail = decoded(variants_of(data)["thumbnail"]).convert("RGB")
+
+    red, green, blue = ImageStat.Stat(thumbnail).mean
+    assert red > 200
+    assert green < 50
+    assert blue < 50
+
+
+def test_a_gif_with_a_transparent_colour_keeps_its_transparency():
+    image = Image.new("P", (60, 40), 0)
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.paste(1, (0, 0, 30, 40))
+    data = encode(image, "GIF", transparency=1)
+
+    thumbnail = decoded(variants_of(data)["thumbnail"])
+
+    assert thumbnail.mode == "RGBA"
+    assert thumbnail.getpixel((5, 5))[3] == 0
+
+
+def test_a_sixteen_bit_greyscale_png_keeps_its_tones():
+    grey = Image.new("I;16", (200, 100), 32768)
+    data = encode(grey, "PNG")
+
+    thumbnail = decoded(variants_of(data)["thumbnail"])
+
+    assert 120 < ImageStat.Stat(thumbnail).mean[0] < 136
+
+
+@pytest.mark.parametrize(
+    ("pillow_format", "options"),
+    [
+        ("WEBP", {}),
+        ("TIFF", {}),
+        ("BMP", {}),
+        ("AVIF", {}),
+        ("HEIF", {}),
+        ("PNG", {}),
+    ],
+)
+def test_every_accepted_format_makes_every_variant(pillow_format, options):
+    source = picture((500, 400))
+    data = encode(source, pillow_format, **options)
+
+    preview = decoded(variants_of(data)["preview"]).convert("RGB")
+
+    assert preview.size == (500, 400)
+    assert mean_difference(preview, source) < 8
+
+
+def test_making_variants_of_nothing_makes_nothing(large_jpeg):
+    assert make_variants(large_jpeg, probed(large_jpeg), []) == []
+
+
+# --- renders ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fit", "rotate", "expected"),
+    [
+        (200, 200, Fit.CONTAIN, 0, (200, 150)),
+        (200, 200, Fit.CONTAIN, 90, (150, 200)),
+        (800, 800, Fit.CONTAIN, 0, (400, 300)),
+        (200, None, Fit.CONTAIN, 0, (200, 150)),
+        (None, 150, Fit.CONTAIN, 180, (200, 150)),
+        (None, None, Fit.CONTAIN, 270, (300, 400)),
+        (200, 200, Fit.COVER, 0, (200, 200)),
+        (100, 50, Fit.COVER, 90, (50, 100)),
+        (800, 100, Fit.COVER, 0, (800, 100)),
+        (200, 100, Fit.FILL, 0, (200, 100)),
+        (200, 100, Fit.FILL, 270, (100, 200)),
+        (120, None, Fit.FILL, 180, (120, 90)),
+    ],
+)
+def test_a_render_has_the_size_its_fit_and_rotation_promise(width, height, fit, rotate, expected):
+    data = encode(picture((400, 300)), "JPEG")
+
+    rendered = render(data, probed(data), RenderSpec(width, height, fit, rotate, "jpeg", 80))
+
+    assert (rendered.width, rendered.height) == expected
+    assert decoded(rendered).size == expected
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "extension"),
+    [
+        ("jpeg", "image/jpeg", "jpg"),
+        ("png", "image/png", "png"),
+        ("webp", "image/webp", "webp"),
+        ("avif", "image/avif", "avif"),
+    ],
+)
+def test_a_render_is_encoded_in_the_requested_format(fmt, content_type, extension):
+    data = encode(picture((400, 300)), "PNG")
+
+    rendered = render(data, probed(data), RenderSpec(160, 160, Fit.COVER, 90, fmt, 70))
+
+    assert (rendered.format, rendered.content_type, rendered.extension) == (
+        fmt,
+        content_type,
+        extension,
+    )
+    assert sniff(rendered.data) == fmt
+    assert decoded(rendered).size == (160, 160)
+
+
+def test_a_render_turns_clockwise():
+    data = encode(picture((400, 300)), "PNG")
+
+    turned = render(data, probed(data), RenderSpec(None, None, Fit.CONTAIN, 90, "png", 90))
+
+    # The yellow top-left corner of the source ends up top-right after a clockwise turn.
+    image = decoded(turned).convert("RGB")
+    assert image.getpixel((image.width - 5, 5)) == (255, 255, 0)
+    assert image.getpixel((5, 5)) != (255, 255, 0)
+
+
+def test_a_jpeg_render_of_a_transparent_image_is_flattened_on_white():
+    image = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    data = encode(image, "PNG")
+
+    rendered = render(data, probed(data), RenderSpec(50, 50, Fit.CONTAIN, 0, "jpeg", 90))
+
+    flattened = decoded(rendered)
+    assert flattened.mode == "RGB"
+    assert all(channel > 250 for channel in flattened.getpixel((25, 25)))
+
+
+def test_a_truncated_image_is_corrupt_when_rendered(large_jpeg):
+    truncated = large_jpeg[: len(large_jpeg) // 3]
+    spec = RenderSpec(100, 100, Fit.COVER, 0, "webp", 80)
+
+    assert rejection(lambda: render(truncated, probed(truncated), spec)).code == "corrupt"
+
+
+# --- boundaries -------------------------------------------------------------------------
+
+
+def test_importing_imaging_pulls_in_no_aws_library():
+    check = (
+        "import sys, chalicelib.imaging; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')); "
+        "assert not loaded, loaded"
+    )
+
+    subprocess.run(
+        [sys.executable, "-c", check],
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
