@@ -8,8 +8,11 @@ raises leaves the message to come back, as Lambda's retry would.
 
 import json
 import logging
+import os
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("devserver.events")
@@ -106,10 +109,14 @@ class Timer:
         while not self._stop.wait(self._interval):
             event = {
                 "version": "0",
+                "id": str(uuid.uuid4()),
                 "detail-type": "Scheduled Event",
                 "source": "aws.events",
-                "detail": {},
+                "account": "000000000000",
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": os.environ.get("AWS_REGION", "us-east-1"),
                 "resources": [],
+                "detail": {},
             }
             try:
                 self._handler(event, self._context_factory())

@@ -1,0 +1,12 @@
+"""Shared fixtures. End-to-end tests get a running local stack (see tests/support)."""
+
+import pytest
+
+from tests.support import localstack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    running = localstack.start(tmp_path_factory.mktemp("devserver"))
+    yield running
+    running.stop()
