@@ -45,7 +45,7 @@ def tampered_signature(token: str) -> str:
 
 
 def tampered_payload(token: str) -> str:
-    head, payload, signature = token.split(".")
+    head, _, signature = token.split(".")
     claims = claims_of(token)
     claims["cognito:groups"] = ["admins"]
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
