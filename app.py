@@ -1,17 +1,27 @@
 """Image Service: the table of contents. Each handler reads the request or event, calls one
 function in chalicelib, and returns what it gives back."""
 
-from chalice import Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
+from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
 
-from chalicelib import service, settings
+from chalicelib import apikeys, collection, service, settings, uploadlog, validation
 from chalicelib.web import accepted, created, no_content, redirect, view
 
 config = settings.get()
 app = Chalice(app_name="image-service")
-app.api.binary_types.extend(sorted(service.validation.IMAGE_TYPES))
+app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
-IMAGE_BODY = ["application/json", *sorted(service.validation.IMAGE_TYPES)]
+IMAGE_BODY = ["application/json", *sorted(validation.IMAGE_TYPES)]
+
+
+# API keys are checked by this built-in authorizer. API Gateway caches its answer per key for
+# ttl_seconds, so a revoked key keeps working for at most that long (the README says so too).
+@app.authorizer(ttl_seconds=30, header="X-Api-Key")
+def api_key(auth_request):
+    found = apikeys.verify(auth_request.token)
+    if found is None:
+        return AuthResponse(routes=[], principal_id="anonymous")
+    return AuthResponse(routes=["*"], principal_id=f"apikey:{found['keyId']}", context=found)
 
 
 @app.route("/health", methods=["GET"], cors=cors)
@@ -28,17 +38,12 @@ def me(v):
 @app.route("/images", methods=["POST"], authorizer=users, content_types=IMAGE_BODY, cors=cors)
 @view(app)
 def create_image(v):
-    content_type = (v.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if content_type == "application/json":
-        return created(service.create_image(v.caller, v.json(), check_collection=None))
-    body = v.request.raw_body or b""
-    return accepted(
-        {
-            "image": service.create_image_from_body(
-                v.caller, body, content_type, v.headers.get("x-filename")
-            )
-        }
+    if v.content_type == "application/json":
+        return created(service.create_image(v.access, v.json()))
+    image = service.create_image_from_body(
+        v.caller, v.request.raw_body or b"", v.content_type, v.headers.get("x-filename")
     )
+    return accepted({"image": image})
 
 
 @app.route("/images", methods=["GET"], authorizer=users, cors=cors)
@@ -50,32 +55,107 @@ def list_images(v):
 @app.route("/images/{image_id}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def get_image(v, image_id):
-    return service.image_view(service.owned(v.caller, image_id))
+    return service.image_view(v.access.readable(image_id))
 
 
 @app.route("/images/{image_id}", methods=["PATCH"], authorizer=users, cors=cors)
 @view(app)
 def update_image(v, image_id):
-    return service.update_image(v.caller, service.owned(v.caller, image_id), v.json())
+    return service.update_image(v.access.changeable(image_id), v.json())
 
 
 @app.route("/images/{image_id}", methods=["DELETE"], authorizer=users, cors=cors)
 @view(app)
 def delete_image(v, image_id):
-    service.delete_image(service.owned(v.caller, image_id))
+    service.delete_image(v.access.changeable(image_id))
     return no_content()
 
 
 @app.route("/images/{image_id}/upload", methods=["POST"], authorizer=users, cors=cors)
 @view(app)
 def replace_image(v, image_id):
-    return created(service.replace_content(v.caller, service.owned(v.caller, image_id), v.json()))
+    image = v.access.changeable(image_id)
+    return created(service.replace_content(v.caller, image, v.json()))
 
 
 @app.route("/images/{image_id}/content/{variant}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def image_content(v, image_id, variant):
-    return redirect(service.content_url(service.owned(v.caller, image_id), variant))
+    return redirect(service.content_url(v.access.readable(image_id), variant))
+
+
+@app.route("/uploads", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def upload_log(v):
+    return uploadlog.list_uploads(v.access, v.params)
+
+
+@app.route("/collections", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def create_collection(v):
+    return created(collection.create(v.caller, v.json()))
+
+
+@app.route("/collections/{collection_id}", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def get_collection(v, collection_id):
+    return collection.view(v.caller, collection_id, may_read=v.access.is_member)
+
+
+@app.route("/collections/{collection_id}/members", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def add_member(v, collection_id):
+    body = v.json()
+    return created(
+        collection.add_member(v.caller, collection_id, body, may_read=v.access.is_member)
+    )
+
+
+@app.route(
+    "/collections/{collection_id}/members/{user_id}",
+    methods=["DELETE"],
+    authorizer=users,
+    cors=cors,
+)
+@view(app)
+def remove_member(v, collection_id, user_id):
+    collection.remove_member(v.caller, collection_id, user_id, may_read=v.access.is_member)
+    return no_content()
+
+
+@app.route("/collections/{collection_id}/images", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def collection_images(v, collection_id):
+    return service.list_collection(v.access, collection_id, v.params)
+
+
+@app.route("/admin/api-keys", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def issue_api_key(v):
+    v.access.require_admin()
+    return created(apikeys.issue(v.caller, v.json()))
+
+
+@app.route("/admin/api-keys", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def list_api_keys(v):
+    v.access.require_admin()
+    return {"keys": apikeys.list_keys()}
+
+
+@app.route("/admin/api-keys/{key_id}", methods=["DELETE"], authorizer=users, cors=cors)
+@view(app)
+def revoke_api_key(v, key_id):
+    v.access.require_admin()
+    apikeys.revoke(key_id)
+    return no_content()
+
+
+@app.route("/external/images/{image_id}/content/{variant}", methods=["GET"], authorizer=api_key)
+@view(app, api_key=True)
+def external_content(v, image_id, variant):
+    apikeys.record_use(v.caller.api_key_id)
+    return redirect(service.content_url(v.access.readable(image_id), variant))
 
 
 @app.on_s3_event(bucket=config.bucket, events=["s3:ObjectCreated:*"], prefix="uploads/")

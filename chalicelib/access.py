@@ -1,9 +1,22 @@
-"""Who the caller is (verified Cognito claims or an API key) and what they may do."""
+"""Who the caller is (verified Cognito claims or an API key) and what they may do.
 
+Every rule is here:
+  read an image     its uploader; members of its collection; admins; any API key
+  change/delete it  its uploader; the owner of its collection
+  a collection      its members read it and upload to it; its owner manages members
+Without read access an image or collection is "not found" (404), so ids reveal nothing.
+With ACCESS_CHECK_URL set, collection membership is decided by that upstream service
+instead (200 allows; 401, 403 and 404 deny; anything else is 503, never an allow).
+"""
+
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
-from chalicelib.errors import NotFound, NotSignedIn
-from chalicelib.images import Caller, Image
+from chalicelib import collection, records, settings
+from chalicelib.errors import Forbidden, NotFound, NotSignedIn, Unavailable
+from chalicelib.images import Caller, Image, Status
 
 
 def caller_from_context(context: dict[str, Any] | None) -> Caller:
@@ -24,7 +37,7 @@ def caller_from_context(context: dict[str, Any] | None) -> Caller:
 def caller_from_api_key(context: dict[str, Any] | None) -> Caller:
     authorizer = (context or {}).get("authorizer") or {}
     key_id = authorizer.get("keyId")
-    if not key_id:
+    if not key_id or authorizer.get("claims"):
         raise NotSignedIn("this route needs an API key")
     return Caller(
         id=f"apikey:{key_id}", name=str(authorizer.get("keyName", key_id)), api_key_id=str(key_id)
@@ -39,8 +52,84 @@ def _groups(raw: Any) -> frozenset[str]:
     return frozenset(part for part in raw.strip("[]").replace(",", " ").split() if part)
 
 
-def require_owner(caller: Caller, image: Image | None) -> Image:
-    """The image if the caller may change it; someone else's image is 'not found', not 403."""
-    if image is None or image.status == "deleted" or image.ownerId != caller.id:
-        raise NotFound("no such image")
+class Access:
+    """One request's view of the rules; upstream answers are remembered for the request, so
+    no request makes more than one upstream call per collection."""
+
+    def __init__(self, caller: Caller, authorization: str | None = None):
+        self.caller = caller
+        self._authorization = authorization
+        self._membership: dict[str, bool] = {}
+
+    def is_member(self, collection_id: str) -> bool:
+        if collection_id not in self._membership:
+            if settings.get().access_check_url:
+                self._membership[collection_id] = self._ask_upstream(collection_id)
+            else:
+                self._membership[collection_id] = collection.is_member(
+                    collection_id, self.caller.id
+                )
+        return self._membership[collection_id]
+
+    def _ask_upstream(self, collection_id: str) -> bool:
+        config = settings.get()
+        url = config.access_check_url.replace(
+            "{collectionId}", urllib.parse.quote(collection_id, safe="")
+        )
+        request = urllib.request.Request(url, method="GET")  # noqa: S310 (URL from settings)
+        if self._authorization:
+            request.add_header("Authorization", self._authorization)
+        try:
+            with urllib.request.urlopen(  # noqa: S310
+                request, timeout=config.access_check_timeout_seconds
+            ) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except (urllib.error.URLError, TimeoutError, OSError):
+            raise Unavailable("the access check service did not answer; try again") from None
+        if status == 200:
+            return True
+        if status in (401, 403, 404):
+            return False
+        raise Unavailable(f"the access check service answered {status}; try again")
+
+    def can_read(self, image: Image) -> bool:
+        if self.caller.api_key_id or self.caller.is_admin or image.ownerId == self.caller.id:
+            return True
+        return bool(image.collectionId) and self.is_member(image.collectionId)
+
+    def can_change(self, image: Image) -> bool:
+        if image.ownerId == self.caller.id:
+            return True
+        owner = collection.owner_of(image.collectionId) if image.collectionId else None
+        return owner == self.caller.id
+
+    def readable(self, image_id: str) -> Image:
+        image = _load(image_id)
+        if image is None or not self.can_read(image):
+            raise NotFound("no such image")
+        return image
+
+    def changeable(self, image_id: str) -> Image:
+        image = self.readable(image_id)
+        if not self.can_change(image):
+            raise Forbidden("only the uploader or the collection's owner may change this image")
+        return image
+
+    def require_member(self, collection_id: str) -> None:
+        if not self.is_member(collection_id):
+            raise Forbidden("only members of the collection may do this")
+
+    def require_admin(self) -> None:
+        if not self.caller.is_admin:
+            raise Forbidden("only admins may do this")
+
+
+def _load(image_id: str) -> Image | None:
+    if not (image_id.startswith("img_") and len(image_id) <= 64 and image_id.isascii()):
+        return None
+    image = records.get_image(image_id)
+    if image is None or image.status == Status.DELETED:
+        return None
     return image

@@ -223,10 +223,12 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
 
 
 def _orientation(image: Image.Image) -> int:
+    # The base getexif reads only what the header gave; PNG's own override decodes the
+    # whole image to look for an eXIf chunk after the pixels, which a probe must not do.
     # A damaged EXIF block is common in real photos and says nothing about the pixels,
     # so it means "no orientation" rather than a rejection.
     try:
-        value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+        value = Image.Image.getexif(image).get(_EXIF_ORIENTATION_TAG, 1)
     except Exception:
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -370,10 +372,14 @@ def _to_working_colour(image: Image.Image) -> tuple[Image.Image, bytes | None]:
         # A CMYK profile cannot ride along with RGB pixels, so it is applied here instead.
         return _cmyk_to_srgb(image, icc_profile), None
     image = _to_rgb_rgba_or_l(image)
-    wanted_space = b"GRAY" if image.mode == "L" else b"RGB "
-    if icc_profile is not None and icc_profile[16:20] != wanted_space:
-        icc_profile = None
-    return image, icc_profile
+    return image, icc_profile if _profile_fits(icc_profile, image.mode) else None
+
+
+def _profile_fits(icc_profile: bytes | None, mode: str) -> bool:
+    """Whether an ICC profile describes pixels of this mode (its header names the space)."""
+    if icc_profile is None:
+        return False
+    return icc_profile[16:20] == (b"GRAY" if mode == "L" else b"RGB ")
 
 
 def _to_rgb_rgba_or_l(image: Image.Image) -> Image.Image:
@@ -485,7 +491,10 @@ def _encode(
         options = {"quality": quality, "method": _WEBP_METHOD}
     elif fmt == "avif":
         options = {"quality": quality}
-    if icc_profile is not None and (image.mode == "L") == (icc_profile[16:20] == b"GRAY"):
+    if fmt in ("webp", "avif") and image.mode == "L":
+        # These encoders store colour only; converting here keeps the profile check honest.
+        image = image.convert("RGB")
+    if _profile_fits(icc_profile, image.mode):
         options["icc_profile"] = icc_profile
     buffer = io.BytesIO()
     image.save(buffer, output.pillow_name, **options)

@@ -1,13 +1,11 @@
 """The operations behind the image routes. Each takes the caller and parsed input, enforces
 access through chalicelib.access, and returns what the route renders."""
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import access, blobs, records, settings, validation
+from chalicelib import blobs, cursors, records, settings, validation
+from chalicelib.access import Access
 from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.ids import new_id
 from chalicelib.images import Caller, Image, Status, Upload, now_iso
@@ -60,7 +58,7 @@ def _new_image(
     return image, upload
 
 
-def create_image(caller: Caller, body: dict[str, Any], *, check_collection) -> dict[str, Any]:
+def create_image(access: Access, body: dict[str, Any]) -> dict[str, Any]:
     """POST /images (JSON): a record awaiting its upload, and a presigned POST to send it."""
     validation.only_fields(
         body, {"filename", "contentType", "title", "description", "collectionId"}
@@ -71,9 +69,9 @@ def create_image(caller: Caller, body: dict[str, Any], *, check_collection) -> d
     description = validation.text(body, "description", max_length=2000) or ""
     collection_id = _collection_id(body)
     if collection_id:
-        check_collection(caller, collection_id)
+        access.require_member(collection_id)
     image, upload = _new_image(
-        caller,
+        access.caller,
         filename=filename or "",
         content_type=content_type,
         title=title,
@@ -123,17 +121,6 @@ def image_view(image: Image) -> dict[str, Any]:
     return shown
 
 
-def load_image(image_id: str) -> Image:
-    image = records.get_image(image_id) if _looks_like_id(image_id, "img") else None
-    if image is None or image.status == Status.DELETED:
-        raise NotFound("no such image")
-    return image
-
-
-def _looks_like_id(value: str, prefix: str) -> bool:
-    return value.startswith(prefix + "_") and 0 < len(value) <= 64 and value.isascii()
-
-
 def content_url(image: Image, variant: str) -> str:
     """Where to fetch one variant (or the original) of the currently served version."""
     names = {VARIANT_ORIGINAL, *(spec.name for spec in settings.get().variants)}
@@ -149,7 +136,7 @@ def content_url(image: Image, variant: str) -> str:
     return blobs.presigned_get(found.key)
 
 
-def update_image(caller: Caller, image: Image, body: dict[str, Any]) -> dict[str, Any]:
+def update_image(image: Image, body: dict[str, Any]) -> dict[str, Any]:
     """PATCH: title, description, filename. Conditional on the version read; the loser of a
     concurrent update gets 409 and must re-read (no update is lost silently)."""
     validation.only_fields(body, {"title", "description", "filename", "version"})
@@ -243,57 +230,26 @@ def delete_image(image: Image) -> None:
         blobs.delete_prefix(prefix)
 
 
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    raw = json.dumps(key, sort_keys=True, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, index: str, partition: str) -> dict[str, Any] | None:
-    """The start key from a cursor this caller was given; 400 for anything else."""
-    if cursor is None:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid("cursor is malformed") from None
-    names = records.start_key_names(index)
-    if (
-        not isinstance(key, dict)
-        or set(key) != set(names)
-        or not all(isinstance(v, str) and len(v) < 300 for v in key.values())
-        or key[names[2]] != partition
-    ):
-        raise Invalid("cursor is malformed or belongs to another listing")
-    return key
-
-
-def page_params(params: dict[str, str]) -> tuple[int, Status | None]:
-    limit = validation.integer(params, "limit", default=20, low=1, high=100)
-    status = params.get("status")
-    if status is not None:
-        try:
-            return limit, Status(status)
-        except ValueError:
-            raise Invalid(f"status must be one of {', '.join(s.value for s in Status)}") from None
-    return limit, None
+def list_collection(access: Access, collection_id: str, params: dict[str, str]) -> dict[str, Any]:
+    validation.only_fields(params, {"limit", "cursor", "status"})
+    access.require_member(collection_id)
+    limit, status = cursors.page_params(params)
+    start = cursors.decode(params.get("cursor"), records.COLLECTION_INDEX, f"COLL#{collection_id}")
+    page = records.images_of_collection(collection_id, limit=limit, start=start, status=status)
+    return {
+        "images": [image.public() for image in page.items],
+        "cursor": cursors.encode(page.next_key),
+    }
 
 
 def list_images(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
     validation.only_fields(params, {"limit", "cursor", "status", "collectionId"})
-    limit, status = page_params(params)
-    start = decode_cursor(params.get("cursor"), records.OWNER_INDEX, f"OWNER#{caller.id}")
+    limit, status = cursors.page_params(params)
+    start = cursors.decode(params.get("cursor"), records.OWNER_INDEX, f"OWNER#{caller.id}")
     page = records.images_of_owner(
         caller.id, limit=limit, start=start, status=status, collection_id=params.get("collectionId")
     )
     return {
         "images": [image.public() for image in page.items],
-        "cursor": encode_cursor(page.next_key),
+        "cursor": cursors.encode(page.next_key),
     }
-
-
-def owned(caller: Caller, image_id: str) -> Image:
-    return access.require_owner(
-        caller, records.get_image(image_id) if _looks_like_id(image_id, "img") else None
-    )

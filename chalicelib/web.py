@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Chalice, Response
 
 from chalicelib import access, errors, validation
+from chalicelib.access import Access
 
 
 class View:
@@ -21,6 +22,8 @@ class View:
         )
         self.params: dict[str, str] = dict(request.query_params or {})
         self.headers = request.headers
+        self.content_type = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
+        self.access = Access(self.caller, self.headers.get("authorization"))
 
     def json(self) -> dict[str, Any]:
         return validation.json_object(self.request.raw_body)

@@ -15,7 +15,7 @@ from typing import Any
 
 import jwt
 import requests
-from chalice.app import Chalice, CognitoUserPoolAuthorizer
+from chalice.app import Chalice, ChaliceAuthorizer, CognitoUserPoolAuthorizer
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayAuthorizer, LocalGatewayException
 
@@ -83,6 +83,8 @@ class VerifyingAuthorizer(LocalGatewayAuthorizer):
 
     def authorize(self, raw_path: str, lambda_event: dict, lambda_context: Any):
         route = self._route_for_event(lambda_event)
+        if route is not None and isinstance(route.authorizer, ChaliceAuthorizer):
+            return self._builtin(route.authorizer, raw_path, lambda_event, lambda_context)
         if route is None or not isinstance(route.authorizer, CognitoUserPoolAuthorizer):
             return super().authorize(raw_path, lambda_event, lambda_context)
         token = lambda_event.get("headers", {}).get("authorization", "")
@@ -93,6 +95,22 @@ class VerifyingAuthorizer(LocalGatewayAuthorizer):
         claims = {k: v if isinstance(v, str) else _as_gateway_string(v) for k, v in claims.items()}
         lambda_event["requestContext"]["authorizer"] = {"claims": claims}
         return lambda_event, lambda_context
+
+
+    def _builtin(self, authorizer: ChaliceAuthorizer, raw_path: str, lambda_event: dict,
+                 lambda_context: Any):
+        """Run a built-in authorizer on the header it names (chalice local reads only
+        Authorization), so X-Api-Key works locally as it does behind API Gateway."""
+        header = (authorizer.config.header or "Authorization").lower()
+        original = lambda_event.get("headers") or {}
+        headers = {k: v for k, v in original.items() if k != "authorization"}
+        if original.get(header) is not None:
+            headers["authorization"] = original[header]
+        lambda_event["headers"] = headers
+        try:
+            return super().authorize(raw_path, lambda_event, lambda_context)
+        finally:
+            lambda_event["headers"] = original
 
 
 def _as_gateway_string(value: Any) -> str:

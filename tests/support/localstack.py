@@ -114,3 +114,30 @@ def _drain(process: subprocess.Popen, output: list[str]) -> None:
         output.append(line)
         if len(output) > 20000:
             del output[:10000]
+
+
+def upload(stack: LocalStack, user: str, data: bytes, *, filename: str = "photo.jpg",
+           content_type: str = "image/jpeg", **fields: Any) -> dict[str, Any]:
+    """POST /images, then send the bytes with the presigned POST exactly as a browser form
+    would (multipart, the returned fields first, the file last). Returns the created image."""
+    created = stack.call("POST", "/images", user,
+                         json={"filename": filename, "contentType": content_type, **fields})
+    assert created.status_code == 201, created.text
+    form = created.json()["upload"]
+    sent = requests.post(form["url"], data=form["fields"],
+                         files={"file": (filename, data, content_type)}, timeout=60)
+    assert sent.status_code in (200, 201, 204), sent.text
+    return created.json()["image"]
+
+
+def wait_until_done(stack: LocalStack, user: str, image_id: str,
+                    timeout: float = 30) -> dict[str, Any]:
+    """Poll GET /images/{id} until the latest upload is no longer awaited or processing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = stack.call("GET", f"/images/{image_id}", user).json()
+        if record.get("status") not in ("awaiting_upload", "processing"):
+            return record
+        if time.monotonic() > deadline:
+            raise AssertionError(f"image {image_id} still {record.get('status')} after {timeout}s")
+        time.sleep(0.2)

@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageChops, ImageCms, ImageOps, ImageStat
+from PIL import Image, ImageChops, ImageCms, ImageFile, ImageOps, ImageStat
 
 from chalicelib.imaging import (
     Encoded,
@@ -167,6 +167,21 @@ def test_a_png_claiming_ten_billion_pixels_is_refused_from_its_header_in_little_
     assert peak < 1_000_000
 
 
+@pytest.mark.parametrize("pillow_format", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP"])
+def test_probing_reads_the_header_and_never_decodes_pixels(pillow_format, monkeypatch):
+    data = encode(picture((400, 300)), pillow_format)
+
+    decoded_formats = []
+    monkeypatch.setattr(
+        ImageFile.ImageFile, "load", lambda image: decoded_formats.append(image.format)
+    )
+
+    found = probed(data)
+
+    assert (found.width, found.height) == (400, 300)
+    assert decoded_formats == []
+
+
 def test_an_image_over_the_pixel_limit_is_refused_with_its_size():
     data = encode(picture((200, 100)), "PNG")
 
@@ -311,6 +326,21 @@ def test_exif_orientation_is_applied_before_making_variants(orientation):
     assert mean_difference(decoded(preview), decoded(upright)) < 10
 
 
+def test_a_large_sideways_camera_jpeg_gives_upright_variants_of_the_right_size():
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 6
+    upright = picture((2000, 3000))
+    data = encode(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
+
+    variants = variants_of(data)
+
+    preview = decoded(variants["preview"])
+    assert preview.size == (1067, 1600)
+    reference = upright.resize(preview.size, Image.Resampling.LANCZOS)
+    assert mean_difference(preview, reference) < 3
+    assert (variants["thumbnail"].width, variants["thumbnail"].height) == (171, 256)
+
+
 def test_variants_carry_no_exif_or_gps():
     exif = Image.Exif()
     exif[0x010F] = "Camera maker"
@@ -332,6 +362,20 @@ def test_an_rgb_icc_profile_is_kept_in_the_variants():
 
     for variant in variants_of(data).values():
         assert decoded(variant).info.get("icc_profile") == profile
+
+
+def test_a_grey_jpeg_with_a_grey_profile_renders_to_webp_without_it():
+    # ImageCms cannot build a grey profile; only the colour space in the header matters here.
+    grey_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    grey_profile = grey_profile[:16] + b"GRAY" + grey_profile[20:]
+    data = encode(picture((200, 100), "L"), "JPEG", icc_profile=grey_profile)
+
+    (grey,) = make_variants(data, probed(data), [VariantSpec("grey", 64, 64)])
+    webp = render(data, probed(data), RenderSpec(64, None, Fit.CONTAIN, 0, "webp", 80))
+
+    assert decoded(grey).mode == "L"
+    assert decoded(grey).info.get("icc_profile") == grey_profile
+    assert "icc_profile" not in decoded(webp).info
 
 
 def test_a_transparent_source_gives_webp_variants_that_keep_the_alpha():

@@ -1,0 +1,144 @@
+"""Collections (an event's photos, a journal entry's images) and their members.
+
+  collection  pk COLL#{id}  sk META
+  member      pk COLL#{id}  sk MEMBER#{userId}
+Members are identified by their user id (the `sub` that /me shows), so membership needs no
+directory lookup. The creator is the owner and the first member.
+"""
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, validation
+from chalicelib.errors import Conflict, Forbidden, Invalid, NotFound
+from chalicelib.ids import new_id
+from chalicelib.images import Caller, now_iso
+
+
+def _key(collection_id: str, sk: str) -> dict[str, str]:
+    return {"pk": f"COLL#{collection_id}", "sk": sk}
+
+
+def _valid_id(collection_id: str) -> bool:
+    return collection_id.startswith("col_") and len(collection_id) <= 64 and collection_id.isascii()
+
+
+def create(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    validation.only_fields(body, {"name", "description"})
+    name = validation.text(
+        body, "name", max_length=200, min_length=1, required=True, single_line=True
+    )
+    description = validation.text(body, "description", max_length=2000) or ""
+    collection_id, now = new_id("col"), now_iso()
+    meta = {
+        **_key(collection_id, "META"),
+        "id": collection_id,
+        "name": name,
+        "description": description,
+        "ownerId": caller.id,
+        "ownerName": caller.name,
+        "createdAt": now,
+    }
+    member = {
+        **_key(collection_id, f"MEMBER#{caller.id}"),
+        "userId": caller.id,
+        "addedAt": now,
+        "addedBy": caller.id,
+    }
+    with aws.table().batch_writer() as batch:
+        batch.put_item(Item=meta)
+        batch.put_item(Item=member)
+    return _public(meta, [member])
+
+
+def get(collection_id: str) -> dict[str, Any] | None:
+    """The collection and its members, in one Query; None if there is no such collection."""
+    if not _valid_id(collection_id):
+        return None
+    items = aws.table().query(
+        KeyConditionExpression=Key("pk").eq(f"COLL#{collection_id}"), ConsistentRead=True
+    )["Items"]
+    meta = next((item for item in items if item["sk"] == "META"), None)
+    if meta is None:
+        return None
+    return {"meta": meta, "members": [item for item in items if item["sk"].startswith("MEMBER#")]}
+
+
+def is_member(collection_id: str, user_id: str) -> bool:
+    if not _valid_id(collection_id):
+        return False
+    item = (
+        aws.table()
+        .get_item(Key=_key(collection_id, f"MEMBER#{user_id}"), ConsistentRead=True)
+        .get("Item")
+    )
+    return item is not None
+
+
+def owner_of(collection_id: str) -> str | None:
+    if not _valid_id(collection_id):
+        return None
+    item = aws.table().get_item(Key=_key(collection_id, "META")).get("Item")
+    return item["ownerId"] if item else None
+
+
+def _public(meta: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": meta["id"],
+        "name": meta["name"],
+        "description": meta.get("description", ""),
+        "ownerId": meta["ownerId"],
+        "ownerName": meta.get("ownerName"),
+        "createdAt": meta["createdAt"],
+        "members": [{"userId": m["userId"], "addedAt": m["addedAt"]} for m in members],
+    }
+
+
+def view(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
+    found = get(collection_id)
+    if found is None or not may_read(collection_id):
+        raise NotFound("no such collection")
+    return _public(found["meta"], found["members"])
+
+
+def _owned(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
+    found = get(collection_id)
+    if found is None or not may_read(collection_id):
+        raise NotFound("no such collection")
+    if found["meta"]["ownerId"] != caller.id:
+        raise Forbidden("only the collection's owner may change its members")
+    return found
+
+
+def add_member(caller: Caller, collection_id: str, body: dict[str, Any], *, may_read):
+    validation.only_fields(body, {"userId"})
+    user_id = validation.text(
+        body, "userId", max_length=128, min_length=1, required=True, single_line=True
+    )
+    found = _owned(caller, collection_id, may_read=may_read)
+    if any(member["userId"] == user_id for member in found["members"]):
+        raise Conflict("that user is already a member")
+    member = {
+        **_key(collection_id, f"MEMBER#{user_id}"),
+        "userId": user_id,
+        "addedAt": now_iso(),
+        "addedBy": caller.id,
+    }
+    aws.table().put_item(Item=member)
+    return _public(found["meta"], [*found["members"], member])
+
+
+def remove_member(caller: Caller, collection_id: str, user_id: str, *, may_read) -> None:
+    found = _owned(caller, collection_id, may_read=may_read)
+    if user_id == found["meta"]["ownerId"]:
+        raise Invalid("the owner cannot be removed from their collection")
+    try:
+        aws.table().delete_item(
+            Key=_key(collection_id, f"MEMBER#{user_id}"), ConditionExpression="attribute_exists(pk)"
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise NotFound("that user is not a member") from None
+        raise

@@ -1,0 +1,69 @@
+"""The processing log: one row per upload, newest first.
+
+A user reads their own rows (a Query on the `log` index). Admins may read one user's rows,
+or everyone's: those come from the `logByDay` index, one partition per UTC day, read newest
+day first, so even the all-users view is a bounded series of Queries, never a Scan.
+"""
+
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib import cursors, records, validation
+from chalicelib.access import Access
+from chalicelib.errors import Invalid
+from chalicelib.images import now_iso
+
+MAX_EMPTY_DAYS = 31  # how far back one request walks through empty days
+
+
+def list_uploads(access: Access, params: dict[str, str]) -> dict[str, Any]:
+    validation.only_fields(params, {"limit", "cursor", "status", "user", "all"})
+    limit, status = cursors.page_params(params)
+    everyone = params.get("all") in ("true", "1")
+    if params.get("all") not in (None, "true", "1", "false", "0"):
+        raise Invalid("all must be true or false")
+    user = params.get("user")
+    if everyone or user:
+        access.require_admin()
+    if everyone:
+        return _everyone(limit, status, params.get("cursor"))
+    owner = user or access.caller.id
+    start = cursors.decode(params.get("cursor"), records.LOG_INDEX, f"LOG#{owner}")
+    page = records.log_of_owner(owner, limit=limit, start=start, status=status)
+    return {
+        "uploads": [row.public() for row in page.items],
+        "cursor": cursors.encode(page.next_key),
+    }
+
+
+def _everyone(limit: int, status, cursor: str | None) -> dict[str, Any]:
+    day, start = _day_cursor(cursor)
+    rows: list[Any] = []
+    for _ in range(MAX_EMPTY_DAYS):
+        page = records.log_of_day(
+            day.isoformat(), limit=limit - len(rows), start=start, status=status
+        )
+        rows.extend(page.items)
+        if len(rows) >= limit:
+            next_cursor = (
+                cursors.encode({"day": day.isoformat(), **page.next_key})
+                if page.next_key
+                else cursors.encode({"day": (day - timedelta(1)).isoformat()})
+            )
+            return {"uploads": [row.public() for row in rows], "cursor": next_cursor}
+        day, start = day - timedelta(days=1), None
+    return {"uploads": [row.public() for row in rows], "cursor": None}
+
+
+def _day_cursor(cursor: str | None) -> tuple[date, dict[str, Any] | None]:
+    if cursor is None:
+        return date.fromisoformat(now_iso()[:10]), None
+    raw = dict(cursors.decode_raw(cursor))
+    try:
+        day = date.fromisoformat(raw.pop("day"))
+    except (KeyError, TypeError, ValueError):
+        raise Invalid("cursor is malformed") from None
+    names = set(records.start_key_names(records.DAY_INDEX))
+    if raw and (set(raw) != names or raw["gsi4pk"] != f"DAY#{day.isoformat()}"):
+        raise Invalid("cursor is malformed")
+    return day, raw or None
