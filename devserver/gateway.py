@@ -96,9 +96,9 @@ class VerifyingAuthorizer(LocalGatewayAuthorizer):
         lambda_event["requestContext"]["authorizer"] = {"claims": claims}
         return lambda_event, lambda_context
 
-
-    def _builtin(self, authorizer: ChaliceAuthorizer, raw_path: str, lambda_event: dict,
-                 lambda_context: Any):
+    def _builtin(
+        self, authorizer: ChaliceAuthorizer, raw_path: str, lambda_event: dict, lambda_context: Any
+    ):
         """Run a built-in authorizer on the header it names (chalice local reads only
         Authorization), so X-Api-Key works locally as it does behind API Gateway."""
         header = (authorizer.config.header or "Authorization").lower()

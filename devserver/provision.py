@@ -28,11 +28,11 @@ class Outputs:
     region: str
 
 
-def _client(service: str, endpoint: str, region: str) -> Any:
+def _client(service: str, endpoint: str | None, region: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name=region)
 
 
-def provision(endpoint: str, region: str, stage: str = "local") -> Outputs:
+def provision(endpoint: str | None, region: str, stage: str = "local") -> Outputs:
     template = cfn.load()
     parameters = cfn.parameter_defaults(template)
     parameters["Stage"] = stage

@@ -42,23 +42,28 @@ def _other_pool_token(stack) -> str:
         UserPoolId=pool, ClientName="x", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
     )["UserPoolClient"]["ClientId"]
     idp.admin_create_user(UserPoolId=pool, Username="demo", MessageAction="SUPPRESS")
-    idp.admin_set_user_password(UserPoolId=pool, Username="demo", Password="Other-pass-1",
-                                Permanent=True)
-    return idp.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
-                             AuthParameters={"USERNAME": "demo", "PASSWORD": "Other-pass-1"},
-                             )["AuthenticationResult"]["IdToken"]
+    idp.admin_set_user_password(
+        UserPoolId=pool, Username="demo", Password="Other-pass-1", Permanent=True
+    )
+    return idp.initiate_auth(
+        ClientId=client,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "demo", "PASSWORD": "Other-pass-1"},
+    )["AuthenticationResult"]["IdToken"]
 
 
 def _wrong_audience_token(stack) -> str:
     idp = stack.client("cognito-idp")
     client = idp.create_user_pool_client(
-        UserPoolId=stack.state["userPoolId"], ClientName="another-app",
+        UserPoolId=stack.state["userPoolId"],
+        ClientName="another-app",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
     )["UserPoolClient"]["ClientId"]
-    return idp.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
-                             AuthParameters={"USERNAME": "demo", "PASSWORD":
-                                             stack.state["users"]["demo"]},
-                             )["AuthenticationResult"]["IdToken"]
+    return idp.initiate_auth(
+        ClientId=client,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "demo", "PASSWORD": stack.state["users"]["demo"]},
+    )["AuthenticationResult"]["IdToken"]
 
 
 BAD_TOKENS = {
@@ -92,8 +97,9 @@ def test_no_token_gets_401(stack):
 
 
 def test_a_jpeg_put_into_uploads_reaches_the_handler(stack):
-    created = stack.call("POST", "/images", "demo",
-                         json={"filename": "direct.jpg", "contentType": "image/jpeg"})
+    created = stack.call(
+        "POST", "/images", "demo", json={"filename": "direct.jpg", "contentType": "image/jpeg"}
+    )
     assert created.status_code == 201
     image = created.json()["image"]
     key = created.json()["upload"]["fields"]["key"]
@@ -114,8 +120,9 @@ def _descendants(pid: int) -> set[int]:
     found, frontier = set(), [pid]
     while frontier:
         parent = frontier.pop()
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True,
-                             text=True, check=False).stdout.split()
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True, check=False
+        ).stdout.split()
         children = {int(child) for child in out}
         found |= children
         frontier.extend(children)
@@ -127,7 +134,8 @@ def test_stopping_the_stack_leaves_no_process_behind(tmp_path):
     pid = running.process.pid
     assert requests.get(running.api + "/health", timeout=5).status_code == 200
     started = _descendants(pid)
-    assert running.stop() == 0
+    code = running.stop()
+    assert code == 0, "".join(running.output[-40:])
     for leftover in {pid, *started}:
         with pytest.raises(ProcessLookupError):
             os.kill(leftover, 0)

@@ -31,23 +31,31 @@ class LocalStack:
     _tokens: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.aws, region_name=self.state["region"],
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name=self.state["region"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
-    def create_user(self, name: str, password: str = "Test-password-1",
-                    groups: tuple[str, ...] = ()) -> None:
+    def create_user(
+        self, name: str, password: str = "Test-password-1", groups: tuple[str, ...] = ()
+    ) -> None:
         idp = self.client("cognito-idp")
         pool = self.state["userPoolId"]
         idp.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS")
-        idp.admin_set_user_password(UserPoolId=pool, Username=name, Password=password,
-                                    Permanent=True)
+        idp.admin_set_user_password(
+            UserPoolId=pool, Username=name, Password=password, Permanent=True
+        )
         for group in groups:
             idp.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName=group)
         self.state["users"][name] = password
 
     def auth(self, user: str, *, access: bool = False) -> dict[str, Any]:
         result = self.client("cognito-idp").initiate_auth(
-            ClientId=self.state["appClientId"], AuthFlow="USER_PASSWORD_AUTH",
+            ClientId=self.state["appClientId"],
+            AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": user, "PASSWORD": self.state["users"][user]},
         )["AuthenticationResult"]
         return result
@@ -79,15 +87,24 @@ class LocalStack:
         return self.process.returncode
 
 
-def start(tmp: Path, *, extra_env: dict[str, str] | None = None,
-          args: tuple[str, ...] = (), timeout: float = 60) -> LocalStack:
+def start(
+    tmp: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    timeout: float = 60,
+) -> LocalStack:
     state_file = tmp / "state.json"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "devserver", "--port", "0", "--state-file", str(state_file), *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
     ready: dict[str, Any] = {}
@@ -116,22 +133,32 @@ def _drain(process: subprocess.Popen, output: list[str]) -> None:
             del output[:10000]
 
 
-def upload(stack: LocalStack, user: str, data: bytes, *, filename: str = "photo.jpg",
-           content_type: str = "image/jpeg", **fields: Any) -> dict[str, Any]:
+def upload(
+    stack: LocalStack,
+    user: str,
+    data: bytes,
+    *,
+    filename: str = "photo.jpg",
+    content_type: str = "image/jpeg",
+    **fields: Any,
+) -> dict[str, Any]:
     """POST /images, then send the bytes with the presigned POST exactly as a browser form
     would (multipart, the returned fields first, the file last). Returns the created image."""
-    created = stack.call("POST", "/images", user,
-                         json={"filename": filename, "contentType": content_type, **fields})
+    created = stack.call(
+        "POST", "/images", user, json={"filename": filename, "contentType": content_type, **fields}
+    )
     assert created.status_code == 201, created.text
     form = created.json()["upload"]
-    sent = requests.post(form["url"], data=form["fields"],
-                         files={"file": (filename, data, content_type)}, timeout=60)
+    sent = requests.post(
+        form["url"], data=form["fields"], files={"file": (filename, data, content_type)}, timeout=60
+    )
     assert sent.status_code in (200, 201, 204), sent.text
     return created.json()["image"]
 
 
-def wait_until_done(stack: LocalStack, user: str, image_id: str,
-                    timeout: float = 30) -> dict[str, Any]:
+def wait_until_done(
+    stack: LocalStack, user: str, image_id: str, timeout: float = 30
+) -> dict[str, Any]:
     """Poll GET /images/{id} until the latest upload is no longer awaited or processing."""
     deadline = time.monotonic() + timeout
     while True:

@@ -22,8 +22,9 @@ from chalicelib.imaging import (
     sniff,
 )
 from chalicelib.specs import DEFAULT_VARIANTS, Fit, RenderSpec, VariantSpec
+from tests.support.corpus import ORIENTATION
 
-ORIENTATION_CORPUS = Path("/work/shared/corpus/orientation")
+ORIENTATION_CORPUS = ORIENTATION
 EVERY_FORMAT = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp", "avif", "heif"})
 MAX_PIXELS = 50_000_000
 GPS_IFD = 0x8825

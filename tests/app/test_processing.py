@@ -1,0 +1,170 @@
+"""The upload pipeline in-process against moto: verdicts, idempotence, bounded work."""
+
+import io
+import struct
+import tracemalloc
+import zlib
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from PIL import Image
+
+from chalicelib import aws, blobs, processing, records, service, settings
+from chalicelib.access import Access
+from chalicelib.images import Caller, Status
+
+ALICE = Caller(id="alice-sub", name="alice")
+
+
+def jpeg(size=(1200, 900)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 140, 90)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def huge_png_header(width=100_000, height=100_000) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def new_upload(data: bytes | None, content_type="image/jpeg", filename="photo.jpg"):
+    created = service.create_image(
+        Access(ALICE), {"filename": filename, "contentType": content_type}
+    )
+    key = created["upload"]["fields"]["key"]
+    if data is not None:
+        aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=data)
+    return created["image"]["id"], key
+
+
+def variant_keys(image_id: str) -> list[str]:
+    return blobs.list_keys(f"{blobs.VARIANTS}{image_id}/")
+
+
+def test_a_jpeg_becomes_ready_with_every_variant(resources):
+    image_id, key = new_upload(jpeg())
+    assert processing.process(key) == "ready"
+    image = records.get_image(image_id)
+    assert image.status == Status.READY
+    assert (image.content.width, image.content.height, image.content.format) == (1200, 900, "jpeg")
+    assert sorted(image.content.variants) == ["hd-rotated", "preview", "thumbnail"]
+    assert image.content.variants["hd-rotated"].width == 1280
+    assert len(variant_keys(image_id)) == 3
+    log = records.get_upload(image_id, key.rsplit("/", 1)[1])
+    assert log.status == Status.READY
+    assert log.durationMs is not None
+
+
+def test_the_same_event_twice_makes_one_set_of_variants_and_one_version_bump(resources, calls):
+    image_id, key = new_upload(jpeg())
+    calls.clear()
+    processing.process(key)
+    version = records.get_image(image_id).version
+    puts = calls["PutObject"]
+    assert processing.process(key) == "skipped"
+    assert records.get_image(image_id).version == version
+    assert calls["PutObject"] == puts == 3
+    assert len(variant_keys(image_id)) == 3
+
+
+def test_one_processed_upload_costs_at_most_eight_aws_calls(resources, calls):
+    _, key = new_upload(jpeg())
+    calls.clear()
+    processing.process(key)
+    assert sum(calls.values()) <= 8, dict(calls)
+
+
+def test_an_object_above_the_limit_is_refused_from_head_without_downloading(configure, calls):
+    configure(MAX_UPLOAD_BYTES="50000")
+    image_id, key = new_upload(b"\xff\xd8" + b"\0" * 60_000)
+    calls.clear()
+    assert processing.process(key) == "failed"
+    assert calls["GetObject"] == 0
+    image = records.get_image(image_id)
+    assert image.status == Status.FAILED
+    assert image.failure.code == "too_large"
+    assert "50000" in image.failure.message
+
+
+def test_a_png_claiming_100000_by_100000_pixels_is_refused_from_its_header(resources):
+    image_id, key = new_upload(huge_png_header(), content_type="image/png")
+    tracemalloc.start()
+    try:
+        assert processing.process(key) == "failed"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 1024 * 1024
+    image = records.get_image(image_id)
+    assert image.failure.code == "too_many_pixels"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "code"),
+    [
+        (b"just some text, not a picture\n", "image/jpeg", "not_an_image"),
+        (b"<!doctype html><html><body>hi</body></html>", "image/png", "not_an_image"),
+        (b"", "image/jpeg", "empty"),
+        (jpeg()[:2000], "image/jpeg", "corrupt"),
+    ],
+    ids=["text-named-jpg", "html-as-png", "zero-bytes", "truncated-jpeg"],
+)
+def test_a_bad_upload_ends_failed_with_its_code_and_is_not_kept(
+    resources, data, content_type, code
+):
+    image_id, key = new_upload(data, content_type=content_type)
+    assert processing.process(key) == "failed"
+    image = records.get_image(image_id)
+    assert image.status == Status.FAILED
+    assert image.failure.code == code
+    assert image.failure.message
+    assert blobs.head(key) is None
+    assert variant_keys(image_id) == []
+    upload = records.uploads_of(image_id)[0]
+    assert (upload.status, upload.failure.code) == (Status.FAILED, code)
+
+
+def test_a_transient_error_releases_the_claim_so_a_retry_succeeds(resources, monkeypatch):
+    image_id, key = new_upload(jpeg())
+
+    def unreachable(*args, **kwargs):
+        raise EndpointConnectionError(endpoint_url="https://s3.example")
+
+    monkeypatch.setattr(blobs, "read", unreachable)
+    with pytest.raises(EndpointConnectionError):
+        processing.process(key)
+    assert records.get_image(image_id).status == Status.AWAITING_UPLOAD
+    monkeypatch.undo()
+    assert processing.process(key) == "ready"
+
+
+def test_an_event_for_a_deleted_image_removes_the_object(resources):
+    image_id, key = new_upload(None)
+    service.delete_image(records.get_image(image_id))
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=jpeg())
+    assert processing.process(key) == "skipped"
+    assert blobs.head(key) is None
+
+
+def test_an_event_for_a_superseded_upload_changes_nothing(resources):
+    image_id, old_key = new_upload(None)
+    image = records.get_image(image_id)
+    service.replace_content(ALICE, image, {"contentType": "image/jpeg"})
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=old_key, Body=jpeg())
+    version = records.get_image(image_id).version
+    assert processing.process(old_key) == "skipped"
+    assert records.get_image(image_id).version == version
+
+
+def test_a_key_outside_the_upload_layout_is_ignored(resources):
+    assert processing.process("uploads/../../etc/passwd") == "ignored"
+    assert processing.process("uploads/only-one-part") == "ignored"
