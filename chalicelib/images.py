@@ -194,6 +194,7 @@ class Upload:
     attempts: int = 0
     failure: Failure | None = None
     uploadedAt: str | None = None
+    claimedAt: str | None = None
     processedAt: str | None = None
     durationMs: int | None = None
     replaces: str | None = None

@@ -73,6 +73,7 @@ def claim(job: Job) -> None:
         upload,
         status=Status.PROCESSING,
         uploadedAt=upload.uploadedAt or now,
+        claimedAt=now,
         attempts=upload.attempts + 1,
         failure=None,
     )

@@ -64,7 +64,9 @@ def _upload_item(upload: Upload) -> dict[str, Any]:
     item["gsi4pk"] = f"DAY#{upload.createdAt[:10]}"
     item["gsi4sk"] = f"{upload.createdAt}#{upload.uploadId}"
     item["sweepPk"] = f"SWEEP#{upload.status}"
-    item["sweepSk"] = f"{upload.createdAt}#{upload.imageId}#{upload.uploadId}"
+    # Awaited uploads age from their creation, processing ones from their last claim.
+    since = upload.claimedAt if upload.status == Status.PROCESSING else upload.createdAt
+    item["sweepSk"] = f"{since or upload.createdAt}#{upload.imageId}#{upload.uploadId}"
     return item
 
 

@@ -82,7 +82,7 @@ def test_a_real_photo_becomes_ready_with_correct_variants(stack, photos, name):
 
 @pytest.mark.parametrize("name", ORIENTATIONS)
 def test_exif_orientation_is_applied_before_variants(stack, name):
-    data, record = send(stack, corpus.ORIENTATION / name)
+    _, record = send(stack, corpus.ORIENTATION / name)
     assert record["status"] == "ready"
     reference = Image.open(corpus.ORIENTATION / "hopper.jpg")
     preview = Image.open(io.BytesIO(fetch_variant(stack, "demo", record["id"], "preview")))
