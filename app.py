@@ -84,6 +84,15 @@ def image_content(v, image_id, variant):
     return redirect(service.content_url(v.access.readable(image_id), variant))
 
 
+@app.route("/images/{image_id}/render", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def render_image(v, image_id):
+    from chalicelib import renders  # imports Pillow only when a render must be made
+
+    url = renders.redirect_for(v.access.readable(image_id), v.params, v.headers.get("accept"))
+    return redirect(url, vary="Accept")
+
+
 @app.route("/uploads", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def upload_log(v):
@@ -156,6 +165,16 @@ def revoke_api_key(v, key_id):
 def external_content(v, image_id, variant):
     apikeys.record_use(v.caller.api_key_id)
     return redirect(service.content_url(v.access.readable(image_id), variant))
+
+
+@app.route("/external/images/{image_id}/render", methods=["GET"], authorizer=api_key)
+@view(app, api_key=True)
+def external_render(v, image_id):
+    from chalicelib import renders
+
+    apikeys.record_use(v.caller.api_key_id)
+    url = renders.redirect_for(v.access.readable(image_id), v.params, v.headers.get("accept"))
+    return redirect(url, vary="Accept")
 
 
 @app.on_s3_event(bucket=config.bucket, events=["s3:ObjectCreated:*"], prefix="uploads/")
