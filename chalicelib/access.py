@@ -4,7 +4,8 @@ Every rule is here:
   read an image     its uploader; members of its collection; admins; any API key
   change/delete it  its uploader; the owner of its collection
   a collection      its members read it and upload to it; its owner manages members
-Without read access an image or collection is "not found" (404), so ids reveal nothing.
+Without read access an image is "not found" (404), so image ids reveal nothing; a
+collection that exists answers 403 to non-members, as the upstream check below does.
 With ACCESS_CHECK_URL set, collection membership is decided by that upstream service
 instead (200 allows; 401, 403 and 404 deny; anything else is 503, never an allow).
 """

@@ -96,17 +96,22 @@ def _public(meta: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, An
     }
 
 
-def view(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
+def _readable(collection_id: str, may_read) -> dict[str, Any]:
     found = get(collection_id)
-    if found is None or not may_read(collection_id):
+    if found is None:
         raise NotFound("no such collection")
+    if not may_read(collection_id):
+        raise Forbidden("only members of the collection may see it")
+    return found
+
+
+def view(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
+    found = _readable(collection_id, may_read)
     return _public(found["meta"], found["members"])
 
 
 def _owned(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
-    found = get(collection_id)
-    if found is None or not may_read(collection_id):
-        raise NotFound("no such collection")
+    found = _readable(collection_id, may_read)
     if found["meta"]["ownerId"] != caller.id:
         raise Forbidden("only the collection's owner may change its members")
     return found
