@@ -127,6 +127,13 @@ def _sizes(env: Mapping[str, str]) -> frozenset[tuple[int, int]]:
     return frozenset(sizes)
 
 
+def _access_check_url(env: Mapping[str, str]) -> str:
+    url = env.get("ACCESS_CHECK_URL", "").strip()
+    if url and (not url.startswith(("https://", "http://")) or "{collectionId}" not in url):
+        raise SettingsError("ACCESS_CHECK_URL must be an http(s) URL containing {collectionId}")
+    return url
+
+
 def from_environment(env: Mapping[str, str]) -> Settings:
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     pool_id = _require(env, "USER_POOL_ID")
@@ -148,7 +155,8 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         max_render_side=_int(env, "MAX_RENDER_SIDE", 4096),
         render_sizes=_sizes(env),
         cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
-        access_check_url=env.get("ACCESS_CHECK_URL", "").strip(),
+        access_check_url=_access_check_url(env),
+        access_check_timeout_seconds=_int(env, "ACCESS_CHECK_TIMEOUT_MS", 2000) / 1000,
         cleanup_rate_minutes=_int(env, "CLEANUP_RATE_MINUTES", 60),
         cleanup_grace_seconds=_int(env, "CLEANUP_GRACE_SECONDS", 300, minimum=0),
         cleanup_stuck_seconds=_int(env, "CLEANUP_STUCK_SECONDS", 300, minimum=0),

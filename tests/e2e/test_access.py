@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from tests.support import tokens
-from tests.support.routes import app_routes
 from tests.support.localstack import upload, wait_until_done
+from tests.support.routes import app_routes
 
 pytestmark = pytest.mark.e2e
 
