@@ -198,6 +198,7 @@ class Upload:
     processedAt: str | None = None
     durationMs: int | None = None
     replaces: str | None = None
+    deletedAt: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Upload":
@@ -223,6 +224,7 @@ class Upload:
             "processedAt": self.processedAt,
             "durationMs": self.durationMs,
             "replaces": self.replaces,
+            "deletedAt": self.deletedAt,
         }
 
 

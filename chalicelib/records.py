@@ -227,6 +227,17 @@ def tombstone(image: Image, *, image_version_was: int, deleted_at: str) -> None:
         raise
 
 
+def mark_uploads_deleted(image_id: str, deleted_at: str) -> None:
+    """Show the deletion in every log row of the image (they stay, as its tombstones)."""
+    for upload in uploads_of(image_id):
+        _table().update_item(
+            Key=upload_key(image_id, upload.uploadId),
+            UpdateExpression="SET #status = :deleted, deletedAt = :at REMOVE sweepPk, sweepSk",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":deleted": str(Status.DELETED), ":at": deleted_at},
+        )
+
+
 def purge(image_id: str) -> int:
     """Remove an image and all its upload rows for good. Returns the items removed."""
     items = _query(Key("pk").eq(f"IMG#{image_id}"), limit=1000, projection="pk, sk")["Items"]

@@ -222,6 +222,7 @@ def delete_image(image: Image) -> None:
         records.tombstone(tomb, image_version_was=image.version, deleted_at=now)
     except records.Conflict:
         raise Conflict("the image changed meanwhile; try again") from None
+    records.mark_uploads_deleted(image.id, now)
     for prefix in (
         f"{blobs.UPLOADS}{image.id}/",
         f"{blobs.VARIANTS}{image.id}/",
