@@ -29,6 +29,27 @@ def health():
     return {"status": "ok"}
 
 
+@app.route("/", methods=["GET"])
+def index():
+    from chalicelib import webpage
+
+    return webpage.asset("index.html")
+
+
+@app.route("/static/{name}", methods=["GET"])
+def static_asset(name):
+    from chalicelib import webpage
+
+    return webpage.asset(name)
+
+
+@app.route("/config", methods=["GET"], cors=cors)
+def client_config():
+    from chalicelib import webpage
+
+    return webpage.client_config()
+
+
 @app.route("/me", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def me(v):

@@ -110,6 +110,9 @@ def _new_member(world):
 # (method, route) -> (request builder, expected status per credential)
 MATRIX = {
     ("GET", "/health"): (lambda w: ("/health", {}), dict.fromkeys(CREDENTIALS, 200)),
+    ("GET", "/"): (lambda w: ("/", {}), dict.fromkeys(CREDENTIALS, 200)),
+    ("GET", "/static/{name}"): (lambda w: ("/static/app.js", {}), dict.fromkeys(CREDENTIALS, 200)),
+    ("GET", "/config"): (lambda w: ("/config", {}), dict.fromkeys(CREDENTIALS, 200)),
     ("GET", "/me"): (lambda w: ("/me", {}), _user_route()),
     ("POST", "/images"): (
         lambda w: ("/images", {"json": {"filename": "m.jpg", "contentType": "image/jpeg"}}),
