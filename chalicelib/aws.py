@@ -1,8 +1,8 @@
 """Lazily created boto3 clients, one of each per process.
 
 Created on first use so a cold start pays only for the clients a function touches, and kept
-in module state so warm invocations reuse their connections. boto3 reads AWS_ENDPOINT_URL
-itself, which is how the local stack points these at its moto server.
+in module state so warm invocations reuse their connections. Endpoints are boto3's own
+business (it reads them from the environment), so this code is the same everywhere.
 """
 
 from functools import cache
