@@ -132,7 +132,6 @@ def store_variants(job: Job) -> None:
 def record_ready(job: Job) -> None:
     assert job.image and job.upload
     assert job.probe
-    now = now_iso()
     width, height = job.probe.oriented_size
     content = Content(
         uploadId=job.upload_id,
@@ -146,20 +145,7 @@ def record_ready(job: Job) -> None:
         variants=job.variants,
     )
     previous = job.image.content
-    ready_image = replace(
-        job.image,
-        status=Status.READY,
-        processedAt=now,
-        updatedAt=now,
-        content=content,
-        version=job.image.version + 1,
-    )
-    ready_upload = replace(
-        job.upload, status=Status.READY, processedAt=now, durationMs=_elapsed_ms(job)
-    )
-    records.save_transition(
-        ready_image, ready_upload, upload_was=Status.PROCESSING, image_version_was=job.image.version
-    )
+    _finish(job, Status.READY, content=content)
     if previous and previous.uploadId != job.upload_id:
         _remove_version(job.image_id, previous)
         blobs.delete_prefix(f"{blobs.RENDERS}{job.image_id}/")
@@ -217,33 +203,43 @@ def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESS
     )
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"
-    now = now_iso()
-    failure = Failure(code, message)
-    failed_image = replace(
-        job.image,
-        status=Status.FAILED,
-        failure=failure,
-        processedAt=now,
-        updatedAt=now,
-        version=job.image.version + 1,
-    )
-    failed_upload = replace(
-        job.upload,
-        status=Status.FAILED,
-        failure=failure,
-        processedAt=now,
-        durationMs=_elapsed_ms(job),
-    )
     try:
-        records.save_transition(
-            failed_image, failed_upload, upload_was=upload_was, image_version_was=job.image.version
-        )
+        _finish(job, Status.FAILED, failure=Failure(code, message), upload_was=upload_was)
     except records.Conflict:
         log_event("upload_fail_lost", imageId=job.image_id, uploadId=job.upload_id)
         return "skipped"
     # The rejected bytes are never served; keep no copy of them (or of partial variants).
     blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
     return "failed"
+
+
+def _finish(
+    job: Job,
+    status: Status,
+    *,
+    content: Content | None = None,
+    failure: Failure | None = None,
+    upload_was: Status = Status.PROCESSING,
+) -> None:
+    """Record the verdict on the image and its upload row in one conditional write. A failed
+    upload leaves the image's content (the version being served) as it was."""
+    assert job.image and job.upload
+    now = now_iso()
+    image = replace(
+        job.image,
+        status=status,
+        failure=failure,
+        processedAt=now,
+        updatedAt=now,
+        content=content or job.image.content,
+        version=job.image.version + 1,
+    )
+    upload = replace(
+        job.upload, status=status, failure=failure, processedAt=now, durationMs=_elapsed_ms(job)
+    )
+    records.save_transition(
+        image, upload, upload_was=upload_was, image_version_was=job.image.version
+    )
 
 
 def _release(job: Job) -> None:

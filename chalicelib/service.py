@@ -19,6 +19,21 @@ def _expiry(now: str) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def new_upload(caller: Caller, image_id: str, upload_id: str, filename: str, now: str) -> Upload:
+    """A log row for an upload that is now awaited at its own key."""
+    return Upload(
+        imageId=image_id,
+        uploadId=upload_id,
+        ownerId=caller.id,
+        ownerName=caller.name,
+        filename=filename,
+        status=Status.AWAITING_UPLOAD,
+        createdAt=now,
+        expiresAt=_expiry(now),
+        key=blobs.upload_key(image_id, upload_id),
+    )
+
+
 def _new_image(
     caller: Caller,
     *,
@@ -44,17 +59,7 @@ def _new_image(
         description=description,
         collectionId=collection_id,
     )
-    upload = Upload(
-        imageId=image_id,
-        uploadId=upload_id,
-        ownerId=caller.id,
-        ownerName=caller.name,
-        filename=filename,
-        status=Status.AWAITING_UPLOAD,
-        createdAt=now,
-        expiresAt=_expiry(now),
-        key=blobs.upload_key(image_id, upload_id),
-    )
+    upload = new_upload(caller, image_id, upload_id, filename, now)
     return image, upload
 
 
@@ -176,18 +181,8 @@ def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[
         raise Conflict("an upload of this image is being processed; try again when it is done")
     now = now_iso()
     upload_id = new_id("up")
-    upload = Upload(
-        imageId=image.id,
-        uploadId=upload_id,
-        ownerId=caller.id,
-        ownerName=caller.name,
-        filename=filename,
-        status=Status.AWAITING_UPLOAD,
-        createdAt=now,
-        expiresAt=_expiry(now),
-        key=blobs.upload_key(image.id, upload_id),
-        replaces=image.content.uploadId if image.content else None,
-    )
+    upload = new_upload(caller, image.id, upload_id, filename, now)
+    upload.replaces = image.content.uploadId if image.content else None
     updated = Image(
         **{
             **image.__dict__,
