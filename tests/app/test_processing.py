@@ -1,39 +1,20 @@
 """The upload pipeline in-process against moto: verdicts, idempotence, bounded work."""
 
-import io
-import struct
 import tracemalloc
-import zlib
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from PIL import Image
 
 from chalicelib import aws, blobs, processing, records, service, settings
 from chalicelib.access import Access
 from chalicelib.images import Caller, Status
+from tests.support import pictures
 
 ALICE = Caller(id="alice-sub", name="alice")
 
 
 def jpeg(size=(1200, 900)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (30, 140, 90)).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-def huge_png_header(width=100_000, height=100_000) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return pictures.jpeg(size, (30, 140, 90))
 
 
 def new_upload(data: bytes | None, content_type="image/jpeg", filename="photo.jpg"):
@@ -96,7 +77,7 @@ def test_an_object_above_the_limit_is_refused_from_head_without_downloading(conf
 
 
 def test_a_png_claiming_100000_by_100000_pixels_is_refused_from_its_header(resources):
-    image_id, key = new_upload(huge_png_header(), content_type="image/png")
+    image_id, key = new_upload(pictures.png_claiming(100_000, 100_000), content_type="image/png")
     tracemalloc.start()
     try:
         assert processing.process(key) == "failed"

@@ -41,17 +41,7 @@ class World:
             stack.call("DELETE", f"/admin/api-keys/{self.revoked['keyId']}", "admin").status_code
             == 204
         )
-        idp = stack.client("cognito-idp")
-        client = idp.create_user_pool_client(
-            UserPoolId=stack.state["userPoolId"],
-            ClientName="matrix-other-app",
-            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
-        )["UserPoolClient"]["ClientId"]
-        self.wrong_audience = idp.initiate_auth(
-            ClientId=client,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": "demo", "PASSWORD": stack.state["users"]["demo"]},
-        )["AuthenticationResult"]["IdToken"]
+        self.wrong_audience = stack.token_from_another_client("demo")
 
     def ready_image(self) -> dict:
         image = upload(self.stack, "demo", jpeg())

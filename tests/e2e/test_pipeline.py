@@ -9,7 +9,7 @@ import pytest
 import requests
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from tests.support import corpus
+from tests.support import corpus, pictures
 from tests.support.localstack import upload, wait_until_done
 
 pytestmark = pytest.mark.e2e
@@ -112,27 +112,6 @@ def small_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 BAD_UPLOADS = {
     "a text file named .jpg": (
         b"hello, I am text\n" * 10,
@@ -149,7 +128,7 @@ BAD_UPLOADS = {
         "not_an_image",
     ),
     "a PNG whose header claims 100000x100000": (
-        png_claiming(100_000, 100_000),
+        pictures.png_claiming(100_000, 100_000),
         "bomb.png",
         "image/png",
         "too_many_pixels",

@@ -52,20 +52,6 @@ def _other_pool_token(stack) -> str:
     )["AuthenticationResult"]["IdToken"]
 
 
-def _wrong_audience_token(stack) -> str:
-    idp = stack.client("cognito-idp")
-    client = idp.create_user_pool_client(
-        UserPoolId=stack.state["userPoolId"],
-        ClientName="another-app",
-        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
-    )["UserPoolClient"]["ClientId"]
-    return idp.initiate_auth(
-        ClientId=client,
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": "demo", "PASSWORD": stack.state["users"]["demo"]},
-    )["AuthenticationResult"]["IdToken"]
-
-
 BAD_TOKENS = {
     "garbage": lambda stack: "garbage",
     "empty bearer": lambda stack: "Bearer ",
@@ -75,7 +61,7 @@ BAD_TOKENS = {
     "payload changed": lambda stack: tokens.tampered_payload(stack.token("demo")),
     "expired": lambda stack: tokens.expired(stack.token("demo")),
     "another pool": _other_pool_token,
-    "another app client (wrong audience)": _wrong_audience_token,
+    "another app client (wrong audience)": lambda stack: stack.token_from_another_client("demo"),
     "access token, not ID token": lambda stack: stack.auth("demo")["AccessToken"],
     "unknown key id": lambda stack: tokens.forge(tokens.claims_of(stack.token("demo")), kid="x"),
 }

@@ -60,6 +60,20 @@ class LocalStack:
         )["AuthenticationResult"]
         return result
 
+    def token_from_another_client(self, user: str) -> str:
+        """A real ID token of this pool, issued to another app client (a wrong audience)."""
+        idp = self.client("cognito-idp")
+        client_id = idp.create_user_pool_client(
+            UserPoolId=self.state["userPoolId"],
+            ClientName=f"another-app-{user}",
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+        return idp.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": self.state["users"][user]},
+        )["AuthenticationResult"]["IdToken"]
+
     def token(self, user: str) -> str:
         if user not in self._tokens:
             self._tokens[user] = self.auth(user)["IdToken"]
