@@ -23,6 +23,8 @@ def list_uploads(access: Access, params: dict[str, str]) -> dict[str, Any]:
     if params.get("all") not in (None, "true", "1", "false", "0"):
         raise Invalid("all must be true or false")
     user = params.get("user")
+    if user is not None and not user.strip():
+        raise Invalid("user must be a user id")
     if everyone or user:
         access.require_admin()
     if everyone:

@@ -25,10 +25,14 @@ def json_object(raw: bytes | str | None) -> dict[str, Any]:
         raise Invalid("the request body must be a JSON object")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Invalid("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise Invalid("the request body must be a JSON object")
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid("the request body contains text that is not valid Unicode") from None
     return body
 
 
