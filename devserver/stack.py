@@ -42,9 +42,15 @@ def _context(name: str, memory: int = 1024, timeout_s: int = 60) -> Any:
     )
 
 
-def _stage_environment() -> dict[str, str]:
+def _stage_environment(stage: str = "dev") -> dict[str, str]:
+    """The app's environment as `chalice deploy --stage dev` would set it (names of cloud
+    resources are then replaced by the local ones)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return {k: str(v) for k, v in config.get("environment_variables", {}).items()}
+    merged = {
+        **config.get("environment_variables", {}),
+        **config["stages"][stage].get("environment_variables", {}),
+    }
+    return {k: str(v) for k, v in merged.items()}
 
 
 def start(
