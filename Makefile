@@ -29,7 +29,11 @@ venv: $(VENV)/.installed
 run: venv
 	$(PY) -m devserver --port $(PORT)
 
-test: venv
+$(VENV)/.browser: scripts/install-browser.sh
+	scripts/install-browser.sh
+	@touch $@
+
+test: venv $(VENV)/.browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
