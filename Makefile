@@ -53,10 +53,10 @@ vendor: venv
 	$(PY) scripts/vendor.py --arch $(ARCH)
 
 guard: venv
-	@py=$$(scripts/find-python.sh --strict) && $(PY) scripts/guard.py --arch $(ARCH)
+	@py=$$(scripts/find-python.sh --strict) && $(PY) scripts/guard.py --arch $(ARCH) --stage $(STAGE)
 
 package: vendor guard
-	$(PY) scripts/package.py --stage $(STAGE)
+	$(PY) scripts/package.py --stage $(STAGE) --arch $(ARCH)
 
 infra: venv
 	$(PY) scripts/infra.py deploy --stage $(STAGE)

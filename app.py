@@ -17,7 +17,7 @@ IMAGE_BODY = ["application/json", *sorted(validation.IMAGE_TYPES)]
 # API keys are checked by this built-in authorizer. API Gateway caches its answer per key for
 # ttl_seconds, so a revoked key keeps working for at most that long (the README says so too).
 @app.authorizer(ttl_seconds=30, header="X-Api-Key")
-def api_key(auth_request):
+def external_key(auth_request):
     found = apikeys.verify(auth_request.token)
     if found is None:
         return AuthResponse(routes=[], principal_id="anonymous")
@@ -181,14 +181,16 @@ def revoke_api_key(v, key_id):
     return no_content()
 
 
-@app.route("/external/images/{image_id}/content/{variant}", methods=["GET"], authorizer=api_key)
+@app.route(
+    "/external/images/{image_id}/content/{variant}", methods=["GET"], authorizer=external_key
+)
 @view(app, api_key=True)
 def external_content(v, image_id, variant):
     apikeys.record_use(v.caller.api_key_id)
     return redirect(service.content_url(v.access.readable(image_id), variant))
 
 
-@app.route("/external/images/{image_id}/render", methods=["GET"], authorizer=api_key)
+@app.route("/external/images/{image_id}/render", methods=["GET"], authorizer=external_key)
 @view(app, api_key=True)
 def external_render(v, image_id):
     from chalicelib import renders

@@ -95,6 +95,9 @@ def start(
 
     if sys_path not in sys.path:
         sys.path.insert(0, sys_path)
+    from devserver import call_log
+
+    call_log.install_from_environment()
     app_module = importlib.import_module("app")
     app = app_module.app
 

@@ -4,6 +4,8 @@ import pytest
 
 from tests.support import localstack
 
+pytest_plugins = ["tests.support.aws_calls"]
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):

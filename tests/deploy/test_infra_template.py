@@ -1,0 +1,154 @@
+"""infra/template.yaml passes cfn-lint, and `make infra` turns a stack's outputs into the
+stage's settings: .chalice/config.json environment and the stage's IAM policy.
+
+moto's CloudFormation creates S3 buckets and DynamoDB tables but not Cognito resources, so the
+stack test deploys the template's bucket and table (with stand-in values for the pool's
+outputs); writing the pool's outputs is tested with the same function on a plain dict.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import infra
+from devserver import template as cfn
+from tests.deploy import ROOT
+
+REGION = "us-east-1"
+COGNITO = ("AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup")
+POOL_OUTPUTS = {
+    "UserPoolId": "us-east-1_abcdefghi",
+    "UserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abcdefghi",
+    "AppClientId": "1234567890abcdefghijklmnop",
+}
+
+
+def test_cfn_lint_passes_on_the_template():
+    lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run(
+        [str(lint), str(ROOT / "infra" / "template.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_setting_the_app_needs_is_a_stack_output():
+    outputs = set(cfn.load()["Outputs"])
+    assert outputs == set(infra.OUTPUT_VARIABLES)
+
+
+def _as_json(value: Any) -> Any:
+    """The template's YAML short forms (!Ref, !Sub, !GetAtt) in CloudFormation's JSON form."""
+    if isinstance(value, cfn._Tag):
+        if value.name == "Ref":
+            return {"Ref": value.value}
+        if value.name == "GetAtt":
+            return {"Fn::GetAtt": value.value.split(".", 1)}
+        return {f"Fn::{value.name}": _as_json(value.value)}
+    if isinstance(value, dict):
+        return {key: _as_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json(item) for item in value]
+    return value
+
+
+def _template_without_cognito() -> str:
+    template = _as_json(cfn.load())
+    template["Resources"] = {
+        name: spec for name, spec in template["Resources"].items() if spec["Type"] not in COGNITO
+    }
+    for name, value in POOL_OUTPUTS.items():
+        template["Outputs"][name] = {"Value": value}
+    return json.dumps(template)
+
+
+@pytest.fixture
+def chalice_dir(tmp_path):
+    copy = tmp_path / ".chalice"
+    copy.mkdir()
+    shutil.copy(ROOT / ".chalice" / "config.json", copy / "config.json")
+    return copy
+
+
+@pytest.fixture
+def cloudformation(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("cloudformation", region_name=REGION)
+
+
+def test_deploying_the_stack_writes_its_resources_into_the_stage(cloudformation, chalice_dir):
+    outputs = infra.deploy_stack(cloudformation, "prod", _template_without_cognito())
+    infra.write_stage("prod", outputs, chalice_dir)
+
+    config = json.loads((chalice_dir / "config.json").read_text())
+    environment = config["stages"]["prod"]["environment_variables"]
+    bucket, table = environment["BUCKET_NAME"], environment["TABLE_NAME"]
+    assert bucket in {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
+    assert table in boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
+    assert environment["USER_POOL_ARN"] == POOL_OUTPUTS["UserPoolArn"]
+    assert environment["CORS_ORIGINS"] == ""  # what infra does not own stays as it was
+    policy = json.loads((chalice_dir / "policy-prod.json").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert f"arn:aws:s3:::{bucket}/uploads/*" in resources
+    assert f"arn:aws:dynamodb:*:*:table/{table}/index/*" in resources
+
+
+def test_deploying_again_updates_the_same_stack(cloudformation):
+    first = infra.deploy_stack(cloudformation, "dev", _template_without_cognito())
+    again = infra.deploy_stack(cloudformation, "dev", _template_without_cognito())
+
+    assert again == first
+    stacks = cloudformation.describe_stacks()["Stacks"]
+    assert [s["StackName"] for s in stacks] == ["image-service-dev"]
+
+
+def test_the_pool_outputs_become_the_stage_environment(chalice_dir):
+    outputs = {"BucketName": "b-1", "TableName": "t-1", **POOL_OUTPUTS}
+
+    infra.write_stage("dev", outputs, chalice_dir)
+
+    environment = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"][
+        "environment_variables"
+    ]
+    assert {k: environment[k] for k in infra.OUTPUT_VARIABLES.values()} == {
+        "BUCKET_NAME": "b-1",
+        "TABLE_NAME": "t-1",
+        "USER_POOL_ID": POOL_OUTPUTS["UserPoolId"],
+        "USER_POOL_ARN": POOL_OUTPUTS["UserPoolArn"],
+        "APP_CLIENT_ID": POOL_OUTPUTS["AppClientId"],
+    }
+
+
+def test_a_stack_missing_an_output_is_refused_before_anything_is_written(chalice_dir):
+    before = (chalice_dir / "config.json").read_text()
+
+    with pytest.raises(infra.InfraError, match="AppClientId"):
+        infra.write_stage("dev", {"BucketName": "b", "TableName": "t"}, chalice_dir)
+
+    assert (chalice_dir / "config.json").read_text() == before
+
+
+def test_the_bucket_accepts_browser_uploads_from_the_stages_origins_only(chalice_dir):
+    config = json.loads((chalice_dir / "config.json").read_text())
+    config["stages"]["prod"]["environment_variables"]["CORS_ORIGINS"] = "https://photos.example"
+    (chalice_dir / "config.json").write_text(json.dumps(config))
+
+    assert infra.stack_parameters("prod", chalice_dir) == {
+        "Stage": "prod",
+        "AllowedOrigins": "https://photos.example",
+    }
+    assert infra.stack_parameters("dev", chalice_dir) == {"Stage": "dev", "AllowedOrigins": "*"}

@@ -1,0 +1,228 @@
+"""Every AWS call the suite makes the app's code do, and the check of a policy against them.
+
+A pytest plugin (registered in tests/conftest.py): a session-scoped autouse fixture records
+the calls made in this process (tests that run app.py and chalicelib in-process), and sets
+AWS_CALL_LOG so that local stacks started as child processes log theirs to a file
+(devserver/call_log.py). Tests marked `policy` run last, when the recording is complete.
+
+`check_policy` holds a policy to the recording: every call must be allowed (actions,
+resources, conditions), and every action granted must be used by some call.
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devserver import call_log
+from devserver.call_log import Call
+
+TESTS = Path(__file__).resolve().parent.parent
+ACCOUNT_ARN = "us-east-1:123456789012"  # any region and account: policies name neither
+
+# Operations whose IAM action has another name. Other operations are their own action.
+S3_ACTIONS = {
+    "HeadObject": "s3:GetObject",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "DeleteObjects": "s3:DeleteObject",
+    "PresignedPost": "s3:PutObject",
+}
+# Items inside a transaction are authorised as the single-item action of their kind.
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+# Used by the Lambda runtime itself (the function's logs), never by the app's code.
+RUNTIME_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call as IAM evaluates it."""
+
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        extra = "".join(f" {key}={value}" for key, value in self.context)
+        return f"{self.action} on {self.resource}{extra}"
+
+
+def iam_action(call: Call) -> str:
+    operation = call.operation.removeprefix("PresignedUrl.")
+    if call.service == "s3":
+        return S3_ACTIONS.get(operation, f"s3:{operation}")
+    if call.service == "dynamodb" and "." in operation:
+        kind = operation.split(".", 1)[1]
+        return f"dynamodb:{TRANSACT_ACTIONS.get(kind, kind)}"
+    return f"{call.service}:{operation}"
+
+
+def to_request(call: Call, bucket: str, table: str) -> Request:
+    """The IAM request for a call, with the stage's names in place of the test's ones (the
+    app reads exactly one bucket and one table from its settings)."""
+    action = iam_action(call)
+    if call.service == "s3":
+        if "?prefix=" in call.resource:
+            prefix = call.resource.split("?prefix=", 1)[1]
+            return Request(action, f"arn:aws:s3:::{bucket}", (("s3:prefix", prefix),))
+        key = call.resource.split("/", 1)[1] if "/" in call.resource else ""
+        return Request(action, f"arn:aws:s3:::{bucket}/{key}" if key else f"arn:aws:s3:::{bucket}")
+    if call.service == "dynamodb":
+        index = call.resource.partition("/index/")[2]
+        arn = f"arn:aws:dynamodb:{ACCOUNT_ARN}:table/{table}"
+        return Request(action, f"{arn}/index/{index}" if index else arn)
+    return Request(action, "*")
+
+
+def _matches(value: str, patterns: Any, *, case: bool = True) -> bool:
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    if not case:
+        return any(fnmatchcase(value.lower(), pattern.lower()) for pattern in patterns)
+    return any(fnmatchcase(value, pattern) for pattern in patterns)
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
+    for operator, tests in conditions.items():
+        for key, expected in tests.items():
+            if key not in context:
+                return False
+            if operator == "StringLike" and not _matches(context[key], expected):
+                return False
+            if operator == "StringEquals" and context[key] not in (
+                [expected] if isinstance(expected, str) else expected
+            ):
+                return False
+            if operator not in ("StringLike", "StringEquals"):
+                raise ValueError(f"condition operator {operator} is not understood by the test")
+    return True
+
+
+def _statement_applies(statement: dict[str, Any], request: Request) -> bool:
+    return (
+        _matches(request.action, statement["Action"], case=False)
+        and _matches(request.resource, statement["Resource"])
+        and _conditions_hold(statement.get("Condition", {}), dict(request.context))
+    )
+
+
+def allowed(policy: dict[str, Any], request: Request) -> bool:
+    statements = policy["Statement"]
+    if any(s["Effect"] == "Deny" and _statement_applies(s, request) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and _statement_applies(s, request) for s in statements)
+
+
+def granted_actions(policy: dict[str, Any]) -> set[str]:
+    actions: set[str] = set()
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow":
+            listed = statement["Action"]
+            actions.update([listed] if isinstance(listed, str) else listed)
+    return actions
+
+
+@dataclass
+class PolicyReport:
+    denied: list[str] = field(default_factory=list)  # calls the policy does not allow
+    unused: list[str] = field(default_factory=list)  # actions granted that no call needs
+
+
+def check_policy(
+    policy: dict[str, Any], calls: list[Call] | set[Call], *, bucket: str, table: str
+) -> PolicyReport:
+    requests = {to_request(call, bucket, table) for call in calls}
+    denied = sorted(str(r) for r in requests if not allowed(policy, r))
+    used = {r.action.lower() for r in requests}
+    unused = sorted(
+        action
+        for action in granted_actions(policy) - RUNTIME_ACTIONS
+        if not any(fnmatchcase(u, action.lower()) for u in used)
+    )
+    return PolicyReport(denied, unused)
+
+
+@dataclass
+class Recording:
+    """The calls of this process (in memory) and of child local stacks (the log file)."""
+
+    log: Path
+    calls: set[Call] = field(default_factory=set)
+    complete: bool = False  # the whole tests folder was selected, nothing deselected
+    deselected: bool = False
+
+    def all(self) -> set[Call]:
+        return self.calls | set(call_log.read(str(self.log)))
+
+
+_recording: Recording | None = None
+
+
+def recording() -> Recording | None:
+    """The session's recording, or None when this plugin is not registered."""
+    return _recording
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _recording
+    config.addinivalue_line("markers", "policy: checks the recorded AWS calls; runs last")
+    handle, name = tempfile.mkstemp(prefix="aws-calls-", suffix=".log")
+    os.close(handle)
+    _recording = Recording(Path(name))
+    # Child processes (python -m devserver) inherit this and log their calls to the file.
+    os.environ[call_log.ENVIRONMENT_VARIABLE] = name
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _recording is not None:
+        _recording.log.unlink(missing_ok=True)
+        os.environ.pop(call_log.ENVIRONMENT_VARIABLE, None)
+
+
+def _selects_whole_suite(config: pytest.Config) -> bool:
+    """Some argument names the tests folder or one above it (so no module is left out)."""
+    for arg in config.args:
+        if "::" in arg:
+            continue
+        path = (Path(config.invocation_params.dir) / arg).resolve()
+        if path == TESTS or path in TESTS.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have removed what they remove
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("policy") is not None)
+    if _recording is not None:
+        narrowed = _recording.deselected or bool(getattr(config.option, "lf", False))
+        _recording.complete = not narrowed and _selects_whole_suite(config)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if _recording is not None and items:
+        _recording.deselected = True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_calls() -> Any:
+    """Record the app's AWS calls made in this process for the whole session."""
+    assert _recording is not None
+    undo = call_log.record(_recording.calls.add)
+    yield _recording
+    undo()
+
+
+def load_policy(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
