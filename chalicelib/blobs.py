@@ -8,6 +8,7 @@ The server chooses every key; no user text ever reaches one.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -135,6 +136,15 @@ def list_keys(prefix: str) -> list[str]:
     for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=_bucket(), Prefix=prefix):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     return keys
+
+
+def list_page(prefix: str, after: str, limit: int) -> tuple[list[tuple[str, datetime]], bool]:
+    """Up to `limit` keys under `prefix` after the key `after`, with when each was written,
+    and whether more follow."""
+    start = {"StartAfter": after} if after else {}
+    page = _s3().list_objects_v2(Bucket=_bucket(), Prefix=prefix, MaxKeys=limit, **start)
+    keys = [(item["Key"], item["LastModified"]) for item in page.get("Contents", [])]
+    return keys, bool(page.get("IsTruncated")) and bool(keys)
 
 
 def delete_prefix(prefix: str) -> None:

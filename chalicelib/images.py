@@ -30,7 +30,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PROCESSING: frozenset({Status.READY, Status.FAILED, Status.PROCESSING}),
     Status.READY: frozenset({Status.AWAITING_UPLOAD}),
     Status.FAILED: frozenset({Status.AWAITING_UPLOAD}),
-    Status.EXPIRED: frozenset({Status.AWAITING_UPLOAD}),
+    Status.EXPIRED: frozenset({Status.AWAITING_UPLOAD, Status.PROCESSING}),
     Status.DELETED: frozenset(),
 }
 

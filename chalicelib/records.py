@@ -399,3 +399,63 @@ def needing_sweep(status: Status, *, older_than: str, limit: int) -> list[dict[s
         limit=limit,
     )
     return response["Items"]
+
+
+def sweep_page(
+    status: Status, *, before: str, since: str | None = None, limit: int, start: Any = None
+) -> Page:
+    """One page of the sweep index: items in `status` aged between `since` and `before`,
+    oldest first. Items keep every attribute (the index projects them all)."""
+    position = Key("sweepSk").between(since, before) if since else Key("sweepSk").lt(before)
+    response = _query(
+        Key("sweepPk").eq(f"SWEEP#{status}") & position,
+        index=SWEEP_INDEX,
+        limit=limit,
+        start=start,
+    )
+    return Page(response["Items"], response.get("LastEvaluatedKey"), response["ScannedCount"])
+
+
+def _sweep_state_key(name: str) -> dict[str, str]:
+    return {"pk": "SWEEP", "sk": name}
+
+
+def sweep_position(name: str) -> str:
+    """Where a resumable pass of the cleanup (e.g. over the bucket) stopped; '' to start over."""
+    item = _table().get_item(Key=_sweep_state_key(name), ConsistentRead=True).get("Item")
+    return item["after"] if item else ""
+
+
+def save_sweep_position(name: str, after: str) -> None:
+    _table().put_item(Item={**_sweep_state_key(name), "after": after})
+
+
+def images_and_upload_ids(
+    image_ids: set[str], uploads: set[tuple[str, str]]
+) -> tuple[dict[str, Image], set[tuple[str, str]]]:
+    """Many images and upload rows by key, in batches: the images found, and which
+    (imageId, uploadId) rows exist."""
+    keys = [image_key(image_id) for image_id in sorted(image_ids)]
+    keys += [upload_key(image_id, upload_id) for image_id, upload_id in sorted(uploads)]
+    images: dict[str, Image] = {}
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), 100):
+        for item in _batch_get(keys[start : start + 100]):
+            if item["sk"] == "IMG":
+                images[item["id"]] = Image.from_item(item)
+            else:
+                found.add((item["imageId"], item["uploadId"]))
+    return images, found
+
+
+def _batch_get(keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+    name = _table_name()
+    items: list[dict[str, Any]] = []
+    pending: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
+    for _ in range(5):
+        response = _table().meta.client.batch_get_item(RequestItems=pending)
+        items.extend(response.get("Responses", {}).get(name, []))
+        pending = response.get("UnprocessedKeys") or {}
+        if not pending:
+            return items
+    raise RuntimeError("DynamoDB left keys unprocessed (throttled); retry")
