@@ -20,9 +20,16 @@ from chalicelib.logs import log_event
 
 log = logging.getLogger(__name__)
 
+# How often a conditional write is tried again after losing to an unrelated change.
+WRITE_ATTEMPTS = 3
+
 
 class Skip(Exception):
     """Nothing to do for this event; the reason is logged."""
+
+
+class Orphaned(Skip):
+    """The image was deleted or replaced while this upload was processed."""
 
 
 class Rejected(Exception):
@@ -50,7 +57,15 @@ class Job:
 
 
 def claim(job: Job) -> None:
-    """awaiting_upload → processing, in one conditional write; skip anything else."""
+    """awaiting_upload → processing, in one conditional write; skip anything else. A write
+    that loses to another change (an edit of the title, say) reads the record again."""
+    for _ in range(WRITE_ATTEMPTS):
+        if _try_claim(job):
+            return
+    raise Skip("the record kept changing while it was claimed; the cleanup re-drives it")
+
+
+def _try_claim(job: Job) -> bool:
     image, upload = records.get_image_and_upload(job.image_id, job.upload_id)
     if image is None or image.status == Status.DELETED:
         blobs.delete([job.key])
@@ -58,7 +73,9 @@ def claim(job: Job) -> None:
     if upload is None or image.uploadId != job.upload_id:
         raise Skip("superseded by a newer upload")
     stuck = job.redrive and upload.status == Status.PROCESSING
-    if upload.status != Status.AWAITING_UPLOAD and not stuck:
+    # The cleanup may expire an upload just as its object lands; what arrived is processed.
+    late = upload.status == Status.EXPIRED and blobs.exists(job.key)
+    if upload.status != Status.AWAITING_UPLOAD and not stuck and not late:
         raise Skip(f"already {upload.status}")
     now = now_iso()
     claimed_image = replace(
@@ -82,8 +99,9 @@ def claim(job: Job) -> None:
             claimed_image, claimed_upload, upload_was=upload.status, image_version_was=image.version
         )
     except records.Conflict:
-        raise Skip("another run claimed it first") from None
+        return False  # read again: another run claimed it, or the image was edited
     job.image, job.upload, job.claimed = claimed_image, claimed_upload, True
+    return True
 
 
 def head(job: Job) -> None:
@@ -145,7 +163,12 @@ def record_ready(job: Job) -> None:
         variants=job.variants,
     )
     previous = job.image.content
-    _finish(job, Status.READY, content=content)
+    try:
+        _finish(job, Status.READY, content=content)
+    except Orphaned:
+        # What was made here is referenced by no record: remove it now.
+        blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
+        raise
     if previous and previous.uploadId != job.upload_id:
         _remove_version(job.image_id, previous)
         blobs.delete_prefix(f"{blobs.RENDERS}{job.image_id}/")
@@ -205,8 +228,10 @@ def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESS
         return "failed"
     try:
         _finish(job, Status.FAILED, failure=Failure(code, message), upload_was=upload_was)
-    except records.Conflict:
-        log_event("upload_fail_lost", imageId=job.image_id, uploadId=job.upload_id)
+    except Skip as skip:
+        log_event(
+            "upload_fail_lost", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip)
+        )
         return "skipped"
     # The rejected bytes are never served; keep no copy of them (or of partial variants).
     blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
@@ -222,24 +247,44 @@ def _finish(
     upload_was: Status = Status.PROCESSING,
 ) -> None:
     """Record the verdict on the image and its upload row in one conditional write. A failed
-    upload leaves the image's content (the version being served) as it was."""
-    assert job.image and job.upload
-    now = now_iso()
-    image = replace(
-        job.image,
-        status=status,
-        failure=failure,
-        processedAt=now,
-        updatedAt=now,
-        content=content or job.image.content,
-        version=job.image.version + 1,
-    )
-    upload = replace(
-        job.upload, status=status, failure=failure, processedAt=now, durationMs=_elapsed_ms(job)
-    )
-    records.save_transition(
-        image, upload, upload_was=upload_was, image_version_was=job.image.version
-    )
+    upload leaves the image's content (the version being served) as it was. An edit made
+    while the upload was processed is kept: the verdict is written onto the edited record."""
+    for _ in range(WRITE_ATTEMPTS):
+        assert job.image and job.upload
+        now = now_iso()
+        image = replace(
+            job.image,
+            status=status,
+            failure=failure,
+            processedAt=now,
+            updatedAt=now,
+            content=content or job.image.content,
+            version=job.image.version + 1,
+        )
+        upload = replace(
+            job.upload, status=status, failure=failure, processedAt=now, durationMs=_elapsed_ms(job)
+        )
+        try:
+            records.save_transition(
+                image, upload, upload_was=upload_was, image_version_was=job.image.version
+            )
+            return
+        except records.Conflict:
+            _read_again(job, upload_was)
+    raise Skip("the record kept changing while the verdict was written; the cleanup re-drives it")
+
+
+def _read_again(job: Job, upload_was: Status) -> None:
+    """After a lost write: carry on with the fresh record if this upload is still the one the
+    image waits for, else stop (the image was deleted, replaced, or given up on)."""
+    image, upload = records.get_image_and_upload(job.image_id, job.upload_id)
+    if image is None or image.status == Status.DELETED:
+        raise Orphaned("the image was deleted while its upload was processed")
+    if upload is None or image.uploadId != job.upload_id:
+        raise Orphaned("superseded by a newer upload while it was processed")
+    if upload.status != upload_was:
+        raise Skip(f"the upload became {upload.status} while it was processed")
+    job.image, job.upload = image, upload
 
 
 def _release(job: Job) -> None:

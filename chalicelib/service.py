@@ -142,8 +142,9 @@ def content_url(image: Image, variant: str) -> str:
 
 
 def update_image(image: Image, body: dict[str, Any]) -> dict[str, Any]:
-    """PATCH: title, description, filename. Conditional on the version read; the loser of a
-    concurrent update gets 409 and must re-read (no update is lost silently)."""
+    """PATCH: title, description, filename. Conditional on the version read; the loser of
+    two concurrent edits gets 409 and must re-read (no edit is lost silently). A version
+    bump by the pipeline alone is not a conflict unless the client named its version."""
     validation.only_fields(body, {"title", "description", "filename", "version"})
     changes: dict[str, Any] = {}
     for name, check in (
@@ -162,14 +163,27 @@ def update_image(image: Image, body: dict[str, Any]) -> dict[str, Any]:
         raise Invalid("version must be an integer")
     if expected != image.version:
         raise Conflict(f"the image changed (version {image.version}); re-read and retry")
-    updated = Image(
-        **{**image.__dict__, **changes, "updatedAt": now_iso(), "version": image.version + 1}
-    )
-    try:
-        records.save_image(updated, image_version_was=image.version)
-    except records.Conflict:
-        raise Conflict("the image changed while it was updated; re-read and retry") from None
-    return updated.public()
+    for _ in range(3):
+        updated = Image(
+            **{**image.__dict__, **changes, "updatedAt": now_iso(), "version": image.version + 1}
+        )
+        try:
+            records.save_image(updated, image_version_was=image.version)
+            return updated.public()
+        except records.Conflict:
+            fresh = records.get_image(image.id)
+        # Only the pipeline moved (the upload was claimed or processed): apply the edit to
+        # the new version. Another edit, or a version the client named, is a real conflict.
+        if "version" in body or fresh is None or fresh.status == Status.DELETED:
+            break
+        if _edited(fresh) != _edited(image):
+            break
+        image = fresh
+    raise Conflict("the image changed while it was updated; re-read and retry")
+
+
+def _edited(image: Image) -> tuple[str, str, str]:
+    return (image.title, image.description, image.filename)
 
 
 def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import tracemalloc
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from chalicelib import aws, blobs, processing, records, service, settings
+from chalicelib import aws, blobs, errors, processing, records, service, settings
 from chalicelib.access import Access
 from chalicelib.images import Caller, Status
 from tests.support import pictures
@@ -149,3 +149,68 @@ def test_an_event_for_a_superseded_upload_changes_nothing(resources):
 def test_a_key_outside_the_upload_layout_is_ignored(resources):
     assert processing.process("uploads/../../etc/passwd") == "ignored"
     assert processing.process("uploads/only-one-part") == "ignored"
+
+
+def edit_while_processing(monkeypatch, edit):
+    """Run `edit` (a user's request) in the middle of the pipeline, after the claim."""
+    make = processing.make_variants
+
+    def make_then_edit(job):
+        make(job)
+        edit(job.image_id)
+
+    monkeypatch.setattr(
+        processing,
+        "STEPS",
+        tuple(make_then_edit if step is make else step for step in processing.STEPS),
+    )
+
+
+def test_an_edit_made_while_the_upload_is_processed_is_kept_and_the_upload_gets_ready(
+    resources, monkeypatch
+):
+    image_id, key = new_upload(jpeg())
+    edit_while_processing(
+        monkeypatch,
+        lambda image_id: service.update_image(records.get_image(image_id), {"title": "mine"}),
+    )
+    assert processing.process(key) == "ready"
+    image = records.get_image(image_id)
+    assert (image.status, image.title) == (Status.READY, "mine")
+    assert records.uploads_of(image_id)[0].status == Status.READY
+    assert len(variant_keys(image_id)) == 3
+
+
+def test_an_edit_that_loses_only_to_the_pipeline_is_applied_to_the_new_version(resources):
+    image_id, key = new_upload(jpeg())
+    read_before = records.get_image(image_id)
+    assert processing.process(key) == "ready"  # claims and finishes: two version bumps
+    edited = service.update_image(read_before, {"description": "taken at dawn"})
+    image = records.get_image(image_id)
+    assert (image.status, image.description) == (Status.READY, "taken at dawn")
+    assert edited["version"] == image.version == read_before.version + 3
+
+
+def test_an_edit_that_loses_to_another_edit_or_names_a_stale_version_gets_409(resources):
+    image_id, key = new_upload(jpeg())
+    read_before = records.get_image(image_id)
+    service.update_image(records.get_image(image_id), {"title": "first"})
+    with pytest.raises(errors.Conflict):
+        service.update_image(read_before, {"title": "second"})
+    processing.process(key)
+    with pytest.raises(errors.Conflict):
+        service.update_image(
+            records.get_image(image_id), {"title": "third", "version": read_before.version}
+        )
+    assert records.get_image(image_id).title == "first"
+
+
+def test_an_image_deleted_while_its_upload_is_processed_keeps_no_objects(resources, monkeypatch):
+    image_id, key = new_upload(jpeg())
+    edit_while_processing(
+        monkeypatch, lambda image_id: service.delete_image(records.get_image(image_id))
+    )
+    assert processing.process(key) == "skipped"
+    assert records.get_image(image_id).status == Status.DELETED
+    assert blobs.head(key) is None
+    assert variant_keys(image_id) == []
