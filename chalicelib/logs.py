@@ -4,7 +4,7 @@ import json
 import logging
 import sys
 
-_logger = logging.getLogger("image-service")
+_logger = logging.getLogger("image-service.events")
 if not _logger.handlers:
     _handler = logging.StreamHandler(sys.stdout)
     _handler.setFormatter(logging.Formatter("%(message)s"))
