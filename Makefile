@@ -29,11 +29,8 @@ venv: $(VENV)/.installed
 run: venv
 	$(PY) -m devserver --port $(PORT)
 
-$(VENV)/.browser: scripts/install-browser.sh
+test: venv
 	scripts/install-browser.sh
-	@touch $@
-
-test: venv $(VENV)/.browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

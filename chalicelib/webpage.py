@@ -1,12 +1,18 @@
-"""The web page: one static HTML page, its script and style, and the settings it needs.
+"""The web page: one static HTML page, its script, style and icon, and the settings it needs.
 
 The files live in chalicelib/static and are served by the app itself (no CDN, no build
-step). The page signs in against the stage's Cognito with USER_PASSWORD_AUTH, so it needs the
-Cognito endpoint and app client id; both come from client_config().
+step). Only files that are in that folder with an allowed extension are served, so no name
+can reach anything else. The page signs in against the stage's Cognito with
+USER_PASSWORD_AUTH and uploads straight to S3, so its Content-Security-Policy names exactly
+those two origins, taken from the endpoints boto3 itself uses (the local stack's endpoints on a
+developer's machine, AWS's in the cloud: no branch here).
 """
 
+import hashlib
+import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from chalice import Response
@@ -14,12 +20,17 @@ from chalice import Response
 from chalicelib import aws, settings
 
 STATIC = Path(__file__).resolve().parent / "static"
+PAGE = "index.html"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
+# The page is always revalidated; what it loads is named with a content hash (?v=...), so a
+# browser may keep those for a day and still never mixes an old script with a new page.
+PAGE_CACHE = "no-cache"
+ASSET_CACHE = "public, max-age=86400"
 
 
 @cache
@@ -32,58 +43,87 @@ def _files() -> dict[str, Path]:
     }
 
 
+@cache
+def _fingerprint(name: str) -> str:
+    return hashlib.sha256(_files()[name].read_bytes()).hexdigest()[:12]
+
+
+def _page() -> str:
+    """index.html with each static/NAME reference made static/NAME?v=HASH."""
+
+    def versioned(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f"static/{name}?v={_fingerprint(name)}" if name in _files() else match.group(0)
+
+    return re.sub(r"static/([\w.-]+)", versioned, _files()[PAGE].read_text())
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _endpoints() -> tuple[str, str]:
-    """Where the browser talks to Cognito and S3: the endpoints boto3 itself would use."""
-    return aws.client("cognito-idp").meta.endpoint_url, aws.client("s3").meta.endpoint_url
+def _cognito_endpoint() -> str:
+    return aws.client("cognito-idp").meta.endpoint_url
 
 
-def _content_security_policy() -> str:
-    cognito, s3 = (_origin(url) for url in _endpoints())
+def _storage_origin() -> str:
+    # Presigned URLs are path-style (see aws.client), so they all share the endpoint's origin.
+    return _origin(aws.client("s3").meta.endpoint_url)
+
+
+def content_security_policy() -> str:
+    cognito, storage = _origin(_cognito_endpoint()), _storage_origin()
     return "; ".join(
         (
             "default-src 'self'",
-            f"connect-src 'self' {cognito} {s3}",
-            f"img-src 'self' {s3} blob: data:",
+            f"connect-src 'self' {cognito} {storage}",
+            f"img-src 'self' {storage} blob: data:",
             "style-src 'self'",
             "script-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
+            "form-action 'none'",
             "frame-ancestors 'none'",
-            f"form-action 'self' {s3}",
         )
     )
 
 
+def _not_found(name: str) -> Response:
+    shown = name if len(name) <= 60 and name.isprintable() else "that name"
+    return Response(
+        body={"Code": "NotFoundError", "Message": f"no such file: {shown}"},
+        status_code=404,
+        headers={"Content-Type": "application/json", "Cache-Control": "no-store"},
+    )
+
+
 def asset(name: str) -> Response:
+    """One file of the page, or a 404 for any name that is not one of them."""
     path = _files().get(name)
     if path is None:
-        return Response(
-            body={"Code": "NotFoundError", "Message": f"no such file: {name[:60]}"}, status_code=404
-        )
+        return _not_found(name)
     headers = {
         "Content-Type": CONTENT_TYPES[path.suffix],
-        "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
-    if path.suffix == ".html":
-        headers["Content-Security-Policy"] = _content_security_policy()
+    if name == PAGE:
+        headers["Cache-Control"] = PAGE_CACHE
+        headers["Content-Security-Policy"] = content_security_policy()
+        return Response(body=_page(), status_code=200, headers=headers)
+    headers["Cache-Control"] = ASSET_CACHE
     return Response(body=path.read_text(), status_code=200, headers=headers)
 
 
-def client_config() -> dict:
+def client_config() -> dict[str, Any]:
+    """What the page needs before anyone signs in (nothing secret: the app client is public)."""
     config = settings.get()
-    cognito, _ = _endpoints()
     return {
         "region": config.region,
         "userPoolId": config.user_pool_id,
         "appClientId": config.app_client_id,
-        "cognitoEndpoint": cognito,
+        "cognitoEndpoint": _cognito_endpoint(),
         "maxUploadBytes": config.max_upload_bytes,
         "variants": [spec.name for spec in config.variants],
     }

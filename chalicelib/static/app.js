@@ -1,62 +1,128 @@
 "use strict";
-// The Image Service page: sign in against Cognito, upload with presigned POSTs, watch
-// processing, browse, edit and delete. The ID token lives only in memory.
+// The Image Service page: sign in against Cognito, upload straight to S3 with presigned POSTs,
+// watch each upload being processed, browse, edit and delete, read the processing log.
+// The ID token lives only in this module's memory: a reload signs the user out.
 
-const state = { token: null, config: null, cursor: null, logCursor: null, cards: new Map() };
 const $ = (selector) => document.querySelector(selector);
-const UNFINISHED = new Set(["awaiting_upload", "processing"]);
+const state = {
+  token: null,
+  config: null,
+  cursor: null,
+  logCursor: null,
+  cards: new Map(), // image id -> {image, phase, reason, uploaded, node, seen, refreshed}
+  detail: null,     // the image shown in the dialog, as last read
+};
+const POLL_FAST_MS = 1000;
+const POLL_SLOW_MS = 5000;
+const POLL_FAST_FOR_MS = 60_000;
+const POLL_GIVE_UP_MS = 15 * 60_000;
+const FINAL = new Set(["ready", "failed", "expired", "upload-failed"]);
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
     if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value);
+    else node.setAttribute(name, value === true ? "" : value);
   }
   node.append(...children);
   return node;
 }
 
+function announce(message) {
+  // Cleared first so the same sentence twice is still spoken twice.
+  $("#announcer").textContent = "";
+  setTimeout(() => { $("#announcer").textContent = message; }, 50);
+}
+
+function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined) return null;
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1048576) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+function formatTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+function timeCell(iso) {
+  return element("td", {}, iso ? element("time", { datetime: iso, text: formatTime(iso) }) : "");
+}
+
+// --- talking to the API ----------------------------------------------------------------
+
 async function api(method, path, body) {
   const headers = { Authorization: state.token };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    return { status: 0, ok: false, data: { Message: "The service cannot be reached; try again." } };
+  }
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { Message: text }; }
-  if (response.status === 401) signOut("Your session ended; please sign in again.");
+  if (response.status === 401 && state.token) signOut("Your session has ended; please sign in again.");
   return { status: response.status, ok: response.ok, data };
 }
 
-// --- signing in ---------------------------------------------------------------------
+function messageOf(result) {
+  const data = result.data || {};
+  return data.Message || data.message || `the service answered ${result.status}`;
+}
+
+// --- signing in ------------------------------------------------------------------------
 
 async function loadConfig() {
   const response = await fetch("config");
+  if (!response.ok) throw new Error(`config: ${response.status}`);
   state.config = await response.json();
+  $("#limit-hint").textContent = `Up to ${formatBytes(state.config.maxUploadBytes)} each.`;
+}
+
+async function cognitoSignIn(username, password) {
+  let response;
+  try {
+    response = await fetch(state.config.cognitoEndpoint, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+      },
+      body: JSON.stringify({
+        AuthFlow: "USER_PASSWORD_AUTH",
+        ClientId: state.config.appClientId,
+        AuthParameters: { USERNAME: username, PASSWORD: password },
+      }),
+    });
+  } catch {
+    return { error: "The sign-in service cannot be reached; try again." };
+  }
+  const result = await response.json().catch(() => ({}));
+  if (result.AuthenticationResult) return { token: result.AuthenticationResult.IdToken };
+  if (result.ChallengeName) {
+    return { error: `This account must first complete "${result.ChallengeName}", which this page does not offer.` };
+  }
+  const kind = String(result.__type || "").split("#").pop();
+  if (kind === "NotAuthorizedException" || kind === "UserNotFoundException") {
+    return { error: "Wrong user name or password." };
+  }
+  return { error: result.message || `Sign-in failed (${response.status}).` };
 }
 
 async function signIn(event) {
   event.preventDefault();
+  const button = $("#sign-in-button");
   $("#sign-in-error").textContent = "";
-  const response = await fetch(state.config.cognitoEndpoint, {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/x-amz-json-1.1",
-      "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
-    },
-    body: JSON.stringify({
-      AuthFlow: "USER_PASSWORD_AUTH",
-      ClientId: state.config.appClientId,
-      AuthParameters: { USERNAME: $("#username").value, PASSWORD: $("#password").value },
-    }),
-  }).catch(() => null);
-  const result = response && response.ok ? await response.json() : null;
-  if (!result || !result.AuthenticationResult) {
-    $("#sign-in-error").textContent = "Wrong user name or password, or the sign-in service is unreachable.";
-    return;
-  }
-  state.token = result.AuthenticationResult.IdToken;
+  button.disabled = true;
+  const outcome = await cognitoSignIn($("#username").value.trim(), $("#password").value);
+  button.disabled = false;
+  if (outcome.error) { $("#sign-in-error").textContent = outcome.error; return; }
+  state.token = outcome.token;
   $("#password").value = "";
   const me = await api("GET", "me");
   $("#who").textContent = me.ok ? `Signed in as ${me.data.username}` : "";
@@ -64,203 +130,372 @@ async function signIn(event) {
   $("#app-view").hidden = false;
   $("#account").hidden = false;
   showView("gallery");
+  announce("Signed in.");
   await loadGallery(true);
+  $("#drop-zone").focus();
 }
 
 function signOut(message = "") {
   state.token = null;
   state.cards.clear();
-  $("#gallery").replaceChildren();
-  $("#transfers").replaceChildren();
+  state.detail = null;
+  if ($("#detail").open) $("#detail").close();
+  for (const list of ["#gallery", "#notices", "#log tbody"]) $(list).replaceChildren();
   $("#app-view").hidden = true;
   $("#account").hidden = true;
   $("#sign-in-view").hidden = false;
   $("#sign-in-error").textContent = message;
+  $("#username").focus();
 }
 
-// --- gallery ------------------------------------------------------------------------
+// --- cards -----------------------------------------------------------------------------
 
-function statusText(image) {
-  if (image.status === "failed") return `failed (${image.failure ? image.failure.code : "unknown"})`;
-  if (image.status === "awaiting_upload") return image.uploading ? "uploading" : "waiting for upload";
-  return image.status;
+// What a card says: the server's status, refined by what this page knows (an upload it is
+// sending, or one it finished that the pipeline has not picked up yet).
+function phaseOf(entry) {
+  const status = entry.image.status;
+  if (entry.phase === "uploading" || entry.phase === "upload-failed") return entry.phase;
+  if (status === "awaiting_upload") return entry.uploaded ? "processing" : "waiting";
+  return status;
 }
 
-function renderCard(image) {
-  let card = state.cards.get(image.id);
-  if (!card) {
-    card = element("li", { class: "card", "data-id": image.id });
-    state.cards.set(image.id, card);
+function labelOf(entry) {
+  const phase = phaseOf(entry);
+  const failure = entry.image.failure;
+  if (phase === "failed") return `failed (${failure ? failure.code : "unknown"})`;
+  if (phase === "upload-failed") return `upload failed (${entry.reason})`;
+  if (phase === "uploading") return `uploading ${entry.progress || 0}%`;
+  if (phase === "waiting") return "waiting for upload";
+  return phase;
+}
+
+function nameOf(image) {
+  return image.title || image.filename;
+}
+
+function track(image, extra = {}) {
+  let entry = state.cards.get(image.id);
+  if (!entry) {
+    entry = { image, phase: null, uploaded: false, progress: 0, seen: [], refreshed: false,
+              node: element("li", { class: "card", "data-id": image.id, "data-testid": "card" }) };
+    state.cards.set(image.id, entry);
   }
-  const label = image.title || image.filename;
-  const status = statusText(image);
-  const thumb = element("div", { class: "thumb" });
-  if (image.thumbnail) thumb.append(element("img", { src: image.thumbnail, alt: label }));
-  else thumb.append(element("span", { class: "status", text: status }));
-  const open = element("button", { type: "button", "aria-label": `${label}: ${status}` },
-    thumb,
-    element("div", { class: "caption" },
-      element("div", { class: "name", text: label }),
-      element("div", { class: `status ${image.status}`, "data-testid": "status", text: status })));
-  open.addEventListener("click", () => openDetail(image.id));
-  card.dataset.status = image.status;
-  card.replaceChildren(open);
-  return card;
+  Object.assign(entry, { image: { ...entry.image, ...image } }, extra);
+  return entry;
 }
 
-async function withThumbnail(image) {
-  if (image.status !== "ready" && !(image.variants && image.variants.thumbnail)) return image;
-  const full = await api("GET", `images/${encodeURIComponent(image.id)}`);
-  return full.ok && full.data.links ? { ...image, thumbnail: full.data.links.thumbnail } : image;
+function render(entry) {
+  const { image, node } = entry;
+  const phase = phaseOf(entry);
+  const label = labelOf(entry);
+  const previous = entry.seen[entry.seen.length - 1];
+  if (previous !== phase) {
+    entry.seen.push(phase);
+    if (previous && FINAL.has(phase)) announce(`${nameOf(image)}: ${label}`);
+  }
+  node.dataset.status = phase;
+  node.dataset.seen = entry.seen.join(" ");
+
+  const thumb = element("div", { class: "thumb" });
+  if (entry.thumbnail) {
+    const img = element("img", { src: entry.thumbnail, alt: "", loading: "lazy" });
+    img.addEventListener("error", () => refreshLinks(entry));
+    thumb.append(img);
+  } else {
+    thumb.append(element("span", { class: `placeholder ${phase}`, "aria-hidden": "true",
+                                   text: phase === "ready" ? "…" : label }));
+  }
+  const open = element("button", { type: "button", class: "open", "aria-label": `${nameOf(image)}: ${label}. Open details` },
+    thumb,
+    element("span", { class: "caption" },
+      element("span", { class: "name", text: nameOf(image) }),
+      element("span", { class: `status ${phase}`, "data-testid": "status", text: label })));
+  open.disabled = phase === "uploading";
+  open.addEventListener("click", () => openDetail(image.id));
+  const parts = [open];
+  if (phase === "uploading") {
+    parts.push(element("progress", { max: "100", value: String(entry.progress || 0),
+                                     "aria-label": `Upload of ${image.filename}` }));
+  }
+  const hadFocus = node.contains(document.activeElement);
+  node.replaceChildren(...parts);
+  if (hadFocus) open.focus();
+  $("#empty").hidden = true;
 }
+
+function setProgress(entry, percent) {
+  entry.progress = percent;
+  const bar = entry.node.querySelector("progress");
+  if (bar) bar.value = percent;
+  const status = entry.node.querySelector(".status");
+  if (status) status.textContent = labelOf(entry);
+}
+
+async function refreshLinks(entry) {
+  // Presigned links expire; fetch fresh ones once, then give up quietly.
+  if (entry.refreshed) return;
+  entry.refreshed = true;
+  await loadThumbnail(entry);
+}
+
+async function loadThumbnail(entry) {
+  const got = await api("GET", `images/${encodeURIComponent(entry.image.id)}`);
+  if (!got.ok) return;
+  entry.image = got.data;
+  entry.thumbnail = got.data.links ? got.data.links.thumbnail : null;
+  render(entry);
+}
+
+function forget(imageId) {
+  const entry = state.cards.get(imageId);
+  if (entry) entry.node.remove();
+  state.cards.delete(imageId);
+  $("#empty").hidden = state.cards.size > 0;
+}
+
+// --- the gallery -----------------------------------------------------------------------
 
 async function loadGallery(fresh) {
   if (fresh) { state.cursor = null; state.cards.clear(); $("#gallery").replaceChildren(); }
   const query = new URLSearchParams({ limit: "24" });
   if (state.cursor) query.set("cursor", state.cursor);
+  $("#more").disabled = true;
+  $("#gallery").setAttribute("aria-busy", "true");
   const page = await api("GET", `images?${query}`);
-  if (!page.ok) return;
+  $("#more").disabled = false;
+  $("#gallery").setAttribute("aria-busy", "false");
+  if (!page.ok) { announce(`The gallery could not be loaded: ${messageOf(page)}`); return; }
+  const shown = [];
   for (const image of page.data.images) {
-    $("#gallery").append(renderCard(await withThumbnail(image)));
-    if (UNFINISHED.has(image.status)) watch(image.id);
+    if (state.cards.has(image.id)) continue; // already here (uploaded from this page)
+    const entry = track(image);
+    render(entry);
+    $("#gallery").append(entry.node);
+    shown.push(entry);
   }
   state.cursor = page.data.cursor;
   $("#more").hidden = !state.cursor;
+  $("#empty").hidden = state.cards.size > 0;
+  await Promise.all(shown.map((entry) => {
+    if (entry.image.status === "ready") return loadThumbnail(entry);
+    if (entry.image.status === "processing") watch(entry);
+    return null;
+  }));
 }
 
-function watch(imageId) {
+// Polls one unfinished image until it is ready, failed or expired: every second for the first
+// minute, then every five seconds, and not forever.
+function watch(entry) {
+  if (entry.watching) return;
+  entry.watching = true;
+  const started = Date.now();
   const poll = async () => {
-    if (!state.token || !state.cards.has(imageId)) return;
-    const got = await api("GET", `images/${encodeURIComponent(imageId)}`);
-    if (!got.ok) return;
-    const image = got.data.links ? { ...got.data, thumbnail: got.data.links.thumbnail } : got.data;
-    renderCard(image);
-    if (UNFINISHED.has(image.status)) setTimeout(poll, 1000);
+    if (!state.token || state.cards.get(entry.image.id) !== entry) return;
+    const got = await api("GET", `images/${encodeURIComponent(entry.image.id)}`);
+    if (got.status === 404) { forget(entry.image.id); return; }
+    if (got.ok) {
+      entry.image = got.data;
+      if (got.data.links) entry.thumbnail = got.data.links.thumbnail;
+      render(entry);
+    }
+    const elapsed = Date.now() - started;
+    if (!FINAL.has(phaseOf(entry)) && elapsed < POLL_GIVE_UP_MS) {
+      setTimeout(poll, elapsed < POLL_FAST_FOR_MS ? POLL_FAST_MS : POLL_SLOW_MS);
+    } else {
+      entry.watching = false;
+    }
   };
-  setTimeout(poll, 1000);
+  setTimeout(poll, POLL_FAST_MS);
 }
 
-// --- uploads ------------------------------------------------------------------------
+// --- uploads ---------------------------------------------------------------------------
 
-function uploadFile(file) {
-  const row = element("li", {}, element("span", { text: file.name }));
-  const bar = element("progress", { max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
-  row.append(bar);
-  $("#transfers").prepend(row);
-  const refuse = (message) => {
-    row.classList.add("refused");
-    row.replaceChildren(element("span", { text: `${file.name}: ${message}` }));
-  };
-  const contentType = file.type && file.type.startsWith("image/") ? file.type : "image/jpeg";
-  if (file.size > state.config.maxUploadBytes) {
-    refuse(`too large (the limit is ${Math.round(state.config.maxUploadBytes / 1048576)} MB)`);
+function notice(text) {
+  const dismiss = element("button", { type: "button", class: "quiet", "aria-label": "Dismiss", text: "×" });
+  const item = element("li", { class: "notice", "data-testid": "notice" }, element("span", { text }), dismiss);
+  dismiss.addEventListener("click", () => item.remove());
+  $("#notices").prepend(item);
+  announce(text);
+}
+
+function storageRefusal(request) {
+  // S3 explains a refusal in an XML body: <Error><Code>..</Code><Message>..</Message></Error>.
+  const xml = new DOMParser().parseFromString(request.responseText || "", "application/xml");
+  const message = xml.querySelector("Message");
+  return message ? message.textContent : `storage answered ${request.status}`;
+}
+
+async function uploadFile(file) {
+  const limit = state.config.maxUploadBytes;
+  if (file.size === 0) { notice(`${file.name} was not uploaded: the file is empty.`); return; }
+  if (file.size > limit) {
+    notice(`${file.name} was not uploaded: it is ${formatBytes(file.size)}, the limit is ${formatBytes(limit)}.`);
     return;
   }
-  api("POST", "images", { filename: file.name, contentType }).then((created) => {
-    if (!created.ok) { refuse((created.data && created.data.Message) || `refused (${created.status})`); return; }
-    const image = { ...created.data.image, uploading: true };
-    $("#gallery").prepend(renderCard(image));
-    const form = new FormData();
-    for (const [name, value] of Object.entries(created.data.upload.fields)) form.append(name, value);
-    form.append("file", file);
-    const request = new XMLHttpRequest();
-    request.open("POST", created.data.upload.url);
-    request.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
-    });
-    request.addEventListener("load", () => {
-      if (request.status >= 200 && request.status < 300) {
-        bar.value = 100;
-        row.remove();
-        renderCard({ ...image, uploading: false, status: "processing" });
-        watch(image.id);
-      } else {
-        refuse(`storage refused the upload (${request.status})`);
-      }
-    });
-    request.addEventListener("error", () => refuse("the upload failed; check your connection"));
-    request.send(form);
+  // The server decides the real format from the bytes; the declared type only has to be an image.
+  const contentType = file.type && file.type.startsWith("image/") ? file.type : "image/jpeg";
+  const created = await api("POST", "images", { filename: file.name, contentType });
+  if (!created.ok) { notice(`${file.name} was refused: ${messageOf(created)}`); return; }
+
+  const entry = track(created.data.image, { phase: "uploading", progress: 0 });
+  render(entry);
+  $("#gallery").prepend(entry.node);
+
+  const { url, fields } = created.data.upload;
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  form.append("file", file); // last: S3 ignores every field after the file
+  const request = new XMLHttpRequest();
+  request.open("POST", url);
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) setProgress(entry, Math.round((event.loaded / event.total) * 100));
   });
+  const finish = (extra) => { Object.assign(entry, extra); render(entry); };
+  request.addEventListener("load", () => {
+    if (request.status >= 200 && request.status < 300) {
+      finish({ phase: null, uploaded: true, progress: 100 });
+      watch(entry);
+    } else {
+      finish({ phase: "upload-failed", reason: storageRefusal(request) });
+    }
+  });
+  request.addEventListener("error", () => finish({ phase: "upload-failed", reason: "the connection failed" }));
+  request.send(form);
 }
 
-function uploadAll(files) { for (const file of files) uploadFile(file); }
+function uploadAll(files) {
+  for (const file of Array.from(files)) uploadFile(file);
+}
 
-// --- detail -------------------------------------------------------------------------
+// --- the detail view -------------------------------------------------------------------
 
-let detailImage = null;
+function fact(name, value) {
+  return value === null || value === undefined || value === ""
+    ? [] : [element("dt", { text: name }), element("dd", {}, value)];
+}
 
-async function openDetail(imageId) {
-  const got = await api("GET", `images/${encodeURIComponent(imageId)}`);
-  if (!got.ok) return;
-  detailImage = got.data;
-  const image = got.data;
+function timeFact(name, iso) {
+  return iso ? fact(name, element("time", { datetime: iso, text: formatTime(iso) })) : [];
+}
+
+function fillDetail(image) {
+  state.detail = image;
   const links = image.links || {};
-  $("#detail-title").textContent = image.title || image.filename;
-  for (const [selector, link] of [["#detail-preview", links.preview], ["#detail-hd", links["hd-rotated"]]]) {
+  const entry = state.cards.get(image.id);
+  const label = entry ? labelOf(entry) : image.status;
+  $("#detail-title").textContent = nameOf(image);
+  const pictures = [["#detail-preview", links.preview, `${nameOf(image)}, preview`],
+                    ["#detail-hd", links["hd-rotated"], `${nameOf(image)}, 1280 by 720, upside down`]];
+  for (const [selector, link, alt] of pictures) {
     const img = $(selector);
-    if (link) { img.src = link; img.hidden = false; } else { img.removeAttribute("src"); img.hidden = true; }
+    img.closest("figure").hidden = !link;
+    if (link) { img.src = link; img.alt = alt; } else img.removeAttribute("src");
   }
   const original = $("#detail-original");
   original.hidden = !links.original;
   if (links.original) original.href = links.original;
-  const facts = [
-    ["File", image.filename], ["Status", statusText(image)],
-    ["Format", image.format], ["Size", image.width ? `${image.width} × ${image.height} px` : null],
-    ["Bytes", image.bytes], ["Uploaded", image.uploadedAt], ["Processed", image.processedAt],
-  ].filter(([, value]) => value !== null && value !== undefined);
-  $("#detail-facts").replaceChildren(...facts.flatMap(([name, value]) =>
-    [element("dt", { text: name }), element("dd", { text: String(value) })]));
+  const variants = Object.entries(image.variants || {})
+    .map(([name, v]) => `${name} ${v.width}×${v.height} ${v.format}`).join(", ");
+  $("#detail-facts").replaceChildren(
+    ...fact("File", image.filename),
+    ...fact("Status", label),
+    ...fact("Reason", image.failure ? image.failure.message : null),
+    ...fact("Format", image.format),
+    ...fact("Dimensions", image.width ? `${image.width} × ${image.height} px` : null),
+    ...fact("Size", formatBytes(image.bytes)),
+    ...fact("Frames", image.frames > 1 ? String(image.frames) : null),
+    ...fact("Variants", variants),
+    ...timeFact("Created", image.createdAt),
+    ...timeFact("Uploaded", image.uploadedAt),
+    ...timeFact("Processed", image.processedAt),
+    ...timeFact("Changed", image.updatedAt),
+  );
   $("#detail-title-input").value = image.title || "";
   $("#detail-description").value = image.description || "";
+}
+
+async function openDetail(imageId) {
+  const got = await api("GET", `images/${encodeURIComponent(imageId)}`);
+  if (got.status === 404) { forget(imageId); announce("That image no longer exists."); return; }
+  if (!got.ok) { announce(messageOf(got)); return; }
+  fillDetail(got.data);
   $("#detail-message").textContent = "";
-  $("#detail").showModal();
+  if (!$("#detail").open) $("#detail").showModal();
 }
 
 async function saveDetail(event) {
   event.preventDefault();
-  const changed = await api("PATCH", `images/${encodeURIComponent(detailImage.id)}`, {
+  const image = state.detail;
+  const changed = await api("PATCH", `images/${encodeURIComponent(image.id)}`, {
     title: $("#detail-title-input").value,
     description: $("#detail-description").value,
-    version: detailImage.version,
+    version: image.version,
   });
   if (changed.status === 409) {
-    $("#detail-message").textContent = "Someone changed this image meanwhile; reloaded it, please check and save again.";
-    await openDetail(detailImage.id);
+    const latest = await api("GET", `images/${encodeURIComponent(image.id)}`);
+    if (latest.ok) fillDetail(latest.data);
+    $("#detail-message").textContent =
+      "Not saved: this image was changed elsewhere meanwhile. The latest version is shown; make your change again and save.";
     return;
   }
-  if (!changed.ok) { $("#detail-message").textContent = changed.data.Message; return; }
-  detailImage = { ...detailImage, ...changed.data };
+  if (!changed.ok) { $("#detail-message").textContent = `Not saved: ${messageOf(changed)}`; return; }
+  fillDetail({ ...image, ...changed.data, links: image.links });
   $("#detail-message").textContent = "Saved.";
-  $("#detail-title").textContent = changed.data.title || changed.data.filename;
-  renderCard(await withThumbnail(changed.data));
+  const entry = state.cards.get(image.id);
+  if (entry) { entry.image = { ...entry.image, ...changed.data }; render(entry); }
 }
 
 async function deleteDetail() {
-  if (!window.confirm(`Delete ${detailImage.filename}?`)) return;
-  const deleted = await api("DELETE", `images/${encodeURIComponent(detailImage.id)}`);
-  if (deleted.status !== 204) { $("#detail-message").textContent = deleted.data.Message; return; }
-  const card = state.cards.get(detailImage.id);
-  if (card) card.remove();
-  state.cards.delete(detailImage.id);
+  const image = state.detail;
+  if (!window.confirm(`Delete ${nameOf(image)}? This cannot be undone.`)) return;
+  const deleted = await api("DELETE", `images/${encodeURIComponent(image.id)}`);
+  if (deleted.status !== 204 && deleted.status !== 404) {
+    $("#detail-message").textContent = `Not deleted: ${messageOf(deleted)}`;
+    return;
+  }
+  forget(image.id);
   $("#detail").close();
+  $("#drop-zone").focus(); // the card that had focus is gone
+  announce(`${nameOf(image)} was deleted.`);
 }
 
-// --- the log ------------------------------------------------------------------------
+async function downloadOriginal(event) {
+  // A cross-origin link ignores the download attribute, so fetch the bytes and save them from
+  // a same-origin blob under the original file name; if that fails, just follow the link.
+  const link = event.currentTarget;
+  event.preventDefault();
+  try {
+    const response = await fetch(link.href);
+    if (!response.ok) throw new Error(String(response.status));
+    const blob = URL.createObjectURL(await response.blob());
+    const save = element("a", { href: blob, download: state.detail.filename, hidden: true });
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(blob), 10_000);
+  } catch {
+    window.location.assign(link.href);
+  }
+}
+
+// --- the processing log ----------------------------------------------------------------
 
 async function loadLog(fresh) {
   if (fresh) { state.logCursor = null; $("#log tbody").replaceChildren(); }
   const query = new URLSearchParams({ limit: "50" });
   if (state.logCursor) query.set("cursor", state.logCursor);
   const page = await api("GET", `uploads?${query}`);
-  if (!page.ok) return;
+  if (!page.ok) { announce(`The log could not be loaded: ${messageOf(page)}`); return; }
   for (const row of page.data.uploads) {
+    const reason = row.failure ? `${row.failure.code}: ${row.failure.message}` : "";
+    const took = typeof row.durationMs === "number" ? `${row.durationMs} ms` : "";
     $("#log tbody").append(element("tr", { "data-status": row.status },
       element("td", { text: row.filename }),
-      element("td", { text: row.status }),
-      element("td", { text: row.failure ? `${row.failure.code}: ${row.failure.message}` : "" }),
-      element("td", { text: row.uploadedAt || "" }),
-      element("td", { text: row.processedAt || "" }),
-      element("td", { text: row.durationMs === null ? "" : `${row.durationMs} ms` })));
+      element("td", {}, element("span", { class: `status ${row.status}`, text: row.status })),
+      element("td", { text: reason }),
+      timeCell(row.uploadedAt),
+      timeCell(row.processedAt),
+      element("td", { text: took })));
   }
   state.logCursor = page.data.cursor;
   $("#log-more").hidden = !state.logCursor;
@@ -275,10 +510,37 @@ function showView(name) {
   if (name === "log") loadLog(true);
 }
 
-// --- wiring -------------------------------------------------------------------------
+// --- wiring ----------------------------------------------------------------------------
+
+function wireDropZone() {
+  const zone = $("#drop-zone");
+  const input = $("#file-input");
+  input.addEventListener("change", () => { uploadAll(input.files); input.value = ""; });
+  zone.addEventListener("click", (event) => {
+    // The label opens the picker by itself; anywhere else in the zone does the same.
+    if (!event.target.closest("label, input")) input.click();
+  });
+  zone.addEventListener("keydown", (event) => {
+    if (event.target === zone && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      input.click();
+    }
+  });
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", (event) => {
+    if (!zone.contains(event.relatedTarget)) zone.classList.remove("over");
+  });
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    uploadAll(event.dataTransfer.files);
+  });
+  // A file dropped just beside the zone must not make the browser navigate away to it.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+}
 
 document.addEventListener("DOMContentLoaded", async () => {
-  await loadConfig();
   $("#sign-in").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", () => signOut());
   $("#more").addEventListener("click", () => loadGallery(false));
@@ -286,19 +548,15 @@ document.addEventListener("DOMContentLoaded", async () => {
   for (const tab of document.querySelectorAll(".tab")) {
     tab.addEventListener("click", () => showView(tab.dataset.view));
   }
-  const zone = $("#drop-zone");
-  $("#file-input").addEventListener("change", (event) => { uploadAll(event.target.files); event.target.value = ""; });
-  zone.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); $("#file-input").click(); }
-  });
-  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (event) => {
-    event.preventDefault();
-    zone.classList.remove("over");
-    uploadAll(event.dataTransfer.files);
-  });
+  wireDropZone();
   $("#detail-edit").addEventListener("submit", saveDetail);
   $("#detail-delete").addEventListener("click", deleteDetail);
+  $("#detail-original").addEventListener("click", downloadOriginal);
+  try {
+    await loadConfig();
+  } catch {
+    $("#sign-in-error").textContent = "The page could not load its settings; reload to try again.";
+    return;
+  }
   document.body.dataset.ready = "true";
 });

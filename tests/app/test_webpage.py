@@ -1,48 +1,132 @@
 """The page's files are served by the app, with the right types and nothing else."""
 
+import json
+import re
+
 import pytest
+from chalice.test import Client
 
 from chalicelib import webpage
 
 
+@pytest.fixture
+def client(app_module):
+    with Client(app_module.app) as test_client:
+        yield test_client.http
+
+
 @pytest.mark.parametrize(
-    ("name", "kind"),
-    [("index.html", "text/html"), ("app.js", "text/javascript"), ("style.css", "text/css")],
+    ("path", "kind"),
+    [
+        ("/", "text/html"),
+        ("/static/index.html", "text/html"),
+        ("/static/app.js", "text/javascript"),
+        ("/static/style.css", "text/css"),
+        ("/static/favicon.svg", "image/svg+xml"),
+    ],
 )
-def test_each_file_of_the_page_is_served_with_its_type(resources, name, kind):
-    response = webpage.asset(name)
+def test_each_file_of_the_page_is_served_with_its_type(client, path, kind):
+    response = client.get(path)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith(kind)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.body
 
 
 @pytest.mark.parametrize(
     "name",
     [
+        "../app.py",
         "../webpage.py",
         "..%2Fsettings.py",
+        "..\\webpage.py",
+        "%2e%2e%2fapp.py",
         "missing.js",
         "",
+        ".",
+        "..",
         "__init__.py",
         "/etc/passwd",
         "index.html/..",
+        "static/app.js",
+        "app.js\x00.css",
+        "INDEX.HTML",
     ],
 )
-def test_anything_else_is_404(resources, name):
-    assert webpage.asset(name).status_code == 404
+def test_any_other_name_is_a_404_in_chalices_error_shape(resources, name):
+    response = webpage.asset(name)
+    assert response.status_code == 404
+    assert response.body["Code"] == "NotFoundError"
+    assert "Content-Security-Policy" not in response.headers
 
 
-def test_the_page_carries_a_strict_content_security_policy(resources):
-    policy = webpage.asset("index.html").headers["Content-Security-Policy"]
-    assert "default-src 'self'" in policy
-    assert "script-src 'self'" in policy
-    assert "unsafe-inline" not in policy
-    assert "object-src 'none'" in policy
+@pytest.mark.parametrize(
+    "path", ["/static/..%2Fapp.py", "/static/%2e%2e%2fwebpage.py", "/static/webpage.py"]
+)
+def test_traversal_through_the_route_is_a_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert json.loads(response.body)["Code"] == "NotFoundError"
 
 
-def test_the_client_config_names_the_pool_and_the_cognito_endpoint(resources):
-    config = webpage.client_config()
+def test_the_page_carries_a_strict_content_security_policy(client):
+    policy = client.get("/").headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["object-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in policy
+
+
+def test_the_policy_lets_the_page_reach_exactly_cognito_and_the_bucket(resources):
+    policy = webpage.content_security_policy()
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    cognito = "https://cognito-idp.us-east-1.amazonaws.com"
+    storage = "https://s3.amazonaws.com"
+    assert directives["connect-src"].split() == ["'self'", cognito, storage]
+    assert directives["img-src"].split() == ["'self'", storage, "blob:", "data:"]
+
+
+def test_the_policys_origins_follow_the_endpoint_boto3_uses(resources, monkeypatch):
+    from chalicelib import aws
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    aws.reset()
+    policy = webpage.content_security_policy()
+    assert "connect-src 'self' http://127.0.0.1:4566 http://127.0.0.1:4566" in policy
+    assert webpage.client_config()["cognitoEndpoint"] == "http://127.0.0.1:4566"
+
+
+def test_presigned_links_fall_inside_the_policy(resources):
+    from chalicelib import blobs
+
+    policy = webpage.content_security_policy()
+    for url in (
+        blobs.presigned_get("uploads/x/y"),
+        blobs.presigned_post("uploads/x/y", "image/png")["url"],
+    ):
+        origin = re.match(r"https?://[^/]+", url).group(0)
+        assert f" {origin}" in policy.split("img-src")[0]
+
+
+def test_the_page_names_its_files_by_content_so_they_can_be_cached(client):
+    page = client.get("/")
+    assert page.headers["Cache-Control"] == "no-cache"
+    scripts = re.findall(r'static/app\.js\?v=([0-9a-f]{12})"', page.body.decode())
+    assert len(scripts) == 1
+    script = client.get(f"/static/app.js?v={scripts[0]}")
+    assert script.status_code == 200
+    assert "max-age" in script.headers["Cache-Control"]
+
+
+def test_the_client_config_names_the_pool_and_the_cognito_endpoint(client, resources):
+    response = client.get("/config")
+    assert response.status_code == 200
+    config = json.loads(response.body)
     assert config["userPoolId"] == resources.user_pool_id
     assert config["appClientId"] == resources.app_client_id
-    assert config["cognitoEndpoint"].startswith("https://cognito-idp.us-east-1.amazonaws.com")
+    assert config["cognitoEndpoint"] == "https://cognito-idp.us-east-1.amazonaws.com"
     assert config["variants"] == ["thumbnail", "preview", "hd-rotated"]
+    assert config["maxUploadBytes"] > 0
