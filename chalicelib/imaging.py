@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, features
 
 from chalicelib.specs import Fit, RenderSpec, VariantSpec
 
@@ -356,8 +356,7 @@ def _decode(data: bytes, probe: Probe, needed: tuple[int, int]) -> _Working:
     image = _open(data, probe.format)
     stored_needed = needed[::-1] if probe.orientation >= 5 else needed
     if probe.format == "jpeg":
-        # The JPEG decoder can scale by 1/2, 1/4 or 1/8 while decoding: the big win.
-        image.draft(None, stored_needed)
+        _draft(image, stored_needed)
     image.load()
     image, icc_profile = _to_working_colour(image)
     image = _reduce(image, stored_needed)
@@ -365,6 +364,37 @@ def _decode(data: bytes, probe: Probe, needed: tuple[int, int]) -> _Working:
     image = _orient(image, probe.orientation)
     image.info.clear()  # EXIF, XMP, GPS and comments must never reach a variant
     return _Working(image, icc_profile)
+
+
+# libjpeg-turbo decodes at k/8 of full size by shrinking its IDCT, which costs less than
+# decoding whole and resizing. Asked for 1/n it picks k = ceil(8/n), so 1/8, 2/8, 3/8 and
+# 4/8 can be had; Pillow's draft() asks for the powers of two only.
+_DCT_EIGHTHS = (1, 2, 3, 4)
+_THREE_EIGHTHS = features.check_feature("libjpeg_turbo") is True
+
+
+def _draft(image: Image.Image, needed: tuple[int, int]) -> None:
+    """Make a JPEG decode at the smallest DCT scale whose result still covers `needed`.
+
+    3/8 sits between Pillow's 1/4 and 1/2 and is what a 20-24 MP photo needs for a 1600 px
+    preview: about 45 % fewer pixels than 1/2 to decode and to resize. Pillow has no public
+    way to ask for it, so the decoder's scale and the image's size are set here as draft()
+    sets them, with the size computed as libjpeg-turbo computes its output size.
+    """
+    width, height = image.size
+    for eighths in _DCT_EIGHTHS:
+        scaled = (-(-width * eighths // 8), -(-height * eighths // 8))
+        if scaled[0] >= needed[0] and scaled[1] >= needed[1]:
+            break
+    else:
+        return  # only the full size covers it
+    if eighths != 3 or not _THREE_EIGHTHS or len(image.tile) != 1 or image.decoderconfig:
+        image.draft(None, needed)
+        return
+    tile = image.tile[0]
+    image.tile = [ImageFile._Tile(tile.codec_name, (0, 0, *scaled), tile.offset, tile.args)]
+    image._size = scaled
+    image.decoderconfig = (3, 0)  # 1/3 asks libjpeg-turbo for 3/8
 
 
 def _to_working_colour(image: Image.Image) -> tuple[Image.Image, bytes | None]:

@@ -88,6 +88,10 @@ def start(
             "CLEANUP_RATE_MINUTES": "1",
         }
     )
+    # Locally an upload's event arrives within a second and a photo processes in about
+    # one, so a record still waiting after half a minute needs the cleanup; in the cloud
+    # the default (five minutes) leaves room for Lambda's own retries first.
+    os.environ.setdefault("CLEANUP_STUCK_SECONDS", "30")
     os.environ.update(extra_env or {})
 
     sys_path = str(ROOT)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageFile, ImageOps, ImageStat
 
+from chalicelib import imaging
 from chalicelib.imaging import (
     Encoded,
     ImageRejected,
@@ -288,6 +289,51 @@ def test_hd_rotated_matches_a_full_size_cover_crop_turned_upside_down(large_jpeg
     hd = decoded(variants_of(large_jpeg)["hd-rotated"]).convert("RGB")
 
     assert mean_difference(hd, reference) < 3
+
+
+# 4271 × 2403: 1/4 scale (1068 px) is too small for the 1600 px preview and 3/8 (1602 px)
+# is enough, so these are decoded at 3/8 — odd sizes, so rounding must match libjpeg-turbo's.
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("RGB", {}), ("RGB", {"progressive": True}), ("L", {}), ("CMYK", {})],
+    ids=["baseline", "progressive", "grey", "cmyk"],
+)
+def test_a_jpeg_decoded_at_three_eighths_matches_a_full_size_resize(mode, options):
+    data = encode(picture((4271, 2403), mode), "JPEG", quality=92, **options)
+    original = Image.open(io.BytesIO(data)).convert("RGB")
+
+    variants = variants_of(data)
+
+    preview = decoded(variants["preview"]).convert("RGB")
+    assert preview.size == (1600, 900)
+    reference = original.resize(preview.size, Image.Resampling.LANCZOS)
+    assert mean_difference(preview, reference) < 2
+    hd = decoded(variants["hd-rotated"]).convert("RGB")
+    cover = ImageOps.fit(original, (1280, 720), Image.Resampling.LANCZOS)
+    assert mean_difference(hd, cover.transpose(Image.Transpose.ROTATE_180)) < 2
+
+
+def test_the_jpeg_decoder_is_asked_for_three_eighths_when_that_covers_the_need():
+    data = encode(picture((4271, 2403)), "JPEG")
+    image = Image.open(io.BytesIO(data))
+
+    imaging._draft(image, (1600, 900))
+    image.load()
+
+    assert image.size == (1602, 902)  # ceil(4271 * 3 / 8), ceil(2403 * 3 / 8)
+
+
+def test_a_sideways_jpeg_is_decoded_at_the_scale_its_upright_variants_need():
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 6  # stored 2403 × 4271, shown 4271 × 2403 after a quarter turn
+    upright = picture((4271, 2403))
+    data = encode(upright.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=92, exif=exif)
+
+    preview = decoded(variants_of(data)["preview"]).convert("RGB")
+
+    assert preview.size == (1600, 900)
+    reference = upright.resize(preview.size, Image.Resampling.LANCZOS)
+    assert mean_difference(preview, reference) < 2
 
 
 def test_a_portrait_source_keeps_its_aspect_ratio_in_contained_variants():
