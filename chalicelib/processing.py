@@ -44,7 +44,9 @@ class Job:
     key: str
     image_id: str
     upload_id: str
-    redrive: bool = False
+    # The cleanup's re-drive may take over a claim made before this instant (its run died);
+    # a younger claim belongs to a run that is still working.
+    take_over_claims_before: str | None = None
     started: float = field(default_factory=time.monotonic)
     image: Image | None = None
     upload: Upload | None = None
@@ -72,7 +74,11 @@ def _try_claim(job: Job) -> bool:
         raise Skip("the image is gone; its upload was removed")
     if upload is None or image.uploadId != job.upload_id:
         raise Skip("superseded by a newer upload")
-    stuck = job.redrive and upload.status == Status.PROCESSING
+    stuck = (
+        job.take_over_claims_before is not None
+        and upload.status == Status.PROCESSING
+        and (upload.claimedAt or "") < job.take_over_claims_before
+    )
     # The cleanup may expire an upload just as its object lands; what arrived is processed.
     late = upload.status == Status.EXPIRED and blobs.exists(job.key)
     if upload.status != Status.AWAITING_UPLOAD and not stuck and not late:
@@ -177,13 +183,18 @@ def record_ready(job: Job) -> None:
 STEPS = (claim, head, read, validate, make_variants, store_variants, record_ready)
 
 
-def process(key: str, *, redrive: bool = False) -> str:
+def process(key: str, *, take_over_claims_before: str | None = None) -> str:
     """Run the pipeline for one uploaded object. Returns the outcome for the log."""
     parsed = blobs.parse_upload_key(key)
     if parsed is None:
         log_event("upload_ignored", key=key, reason="not an upload key")
         return "ignored"
-    job = Job(key=key, image_id=parsed[0], upload_id=parsed[1], redrive=redrive)
+    job = Job(
+        key=key,
+        image_id=parsed[0],
+        upload_id=parsed[1],
+        take_over_claims_before=take_over_claims_before,
+    )
     try:
         for step in STEPS:
             step(job)
@@ -207,8 +218,15 @@ def process(key: str, *, redrive: bool = False) -> str:
     return "ready"
 
 
-def fail_stuck(image: Image, upload: Upload, code: str, message: str) -> None:
-    """Give up on an upload that never finished (used by the cleanup after K attempts)."""
+def fail_stuck(seen: Upload, code: str, message: str) -> bool:
+    """Give up on an upload that never finished (the cleanup, after K attempts). Only the
+    claim the cleanup saw is given up: if another run has claimed it since, nothing is
+    written. Returns whether it was failed."""
+    image, upload = records.get_image_and_upload(seen.imageId, seen.uploadId)
+    if image is None or upload is None or image.uploadId != seen.uploadId:
+        return False
+    if (upload.status, upload.claimedAt) != (seen.status, seen.claimedAt):
+        return False
     job = Job(
         key=upload.key,
         image_id=image.id,
@@ -217,7 +235,7 @@ def fail_stuck(image: Image, upload: Upload, code: str, message: str) -> None:
         upload=upload,
         claimed=True,
     )
-    _fail(job, code, message, upload_was=upload.status)
+    return _fail(job, code, message, upload_was=upload.status) == "failed"
 
 
 def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESSING) -> str:
@@ -284,6 +302,8 @@ def _read_again(job: Job, upload_was: Status) -> None:
         raise Orphaned("superseded by a newer upload while it was processed")
     if upload.status != upload_was:
         raise Skip(f"the upload became {upload.status} while it was processed")
+    if upload.claimedAt != job.upload.claimedAt:
+        raise Skip("another run claimed the upload while this one processed it")
     job.image, job.upload = image, upload
 
 

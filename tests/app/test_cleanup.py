@@ -23,6 +23,10 @@ def later(**delta: float) -> datetime:
     return datetime.now(UTC) + timedelta(**delta)
 
 
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def put(key: str, data: bytes = b"bytes") -> None:
     aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=data)
 
@@ -45,7 +49,7 @@ def upload_of(key: str) -> Upload:
 def claim_and_die(key: str) -> None:
     """What a Lambda that dies right after its claim leaves behind."""
     image_id, upload_id = blobs.parse_upload_key(key)
-    processing.claim(processing.Job(key=key, image_id=image_id, upload_id=upload_id, redrive=True))
+    processing.claim(processing.Job(key=key, image_id=image_id, upload_id=upload_id))
 
 
 def handled(counts: dict[str, int]) -> int:
@@ -95,7 +99,27 @@ def test_an_upload_that_arrived_but_whose_event_was_lost_is_processed_not_expire
     assert upload_of(key).status == Status.READY
 
 
-def test_an_upload_that_lands_while_the_sweep_expires_it_is_processed_by_its_event(
+def test_an_upload_that_lands_while_the_sweep_runs_is_processed_not_expired(
+    resources, photo, monkeypatch
+):
+    image_id, key = new_upload()
+    real_get_image = records.get_image
+
+    def the_object_lands_as_the_sweep_reads_the_record(wanted):
+        put(key, photo)
+        return real_get_image(wanted)
+
+    monkeypatch.setattr(records, "get_image", the_object_lands_as_the_sweep_reads_the_record)
+    counts = cleanup.run(later(seconds=900 + 300 + 1))
+    monkeypatch.setattr(records, "get_image", real_get_image)
+    assert counts.get("expired", 0) == 0
+    assert counts["redriven"] == 1
+    assert records.get_image(image_id).status == Status.READY
+    row = upload_of(key)
+    assert (row.status, row.failure) == (Status.READY, None)
+
+
+def test_an_upload_that_lands_between_the_check_and_the_expiry_is_still_processed(
     resources, photo, monkeypatch
 ):
     image_id, key = new_upload()
@@ -113,6 +137,55 @@ def test_an_upload_that_lands_while_the_sweep_expires_it_is_processed_by_its_eve
     assert records.get_image(image_id).status == Status.READY
     row = upload_of(key)
     assert (row.status, row.failure) == (Status.READY, None)
+
+
+def test_an_upload_its_event_claims_while_the_sweep_looks_at_it_is_left_to_that_run(
+    resources, photo, monkeypatch
+):
+    image_id, key = new_upload(photo)  # arrived; its event is late
+    when = later(seconds=301)
+    real_head = blobs.head
+
+    def head_while_the_event_claims(wanted):
+        found = real_head(wanted)
+        with monkeypatch.context() as inner:
+            inner.setattr(processing, "now_iso", lambda: iso(when))
+            claim_and_die(key)  # the event's run claims it and is still working on it
+        return found
+
+    monkeypatch.setattr(blobs, "head", head_while_the_event_claims)
+    counts = cleanup.run(when)
+    monkeypatch.setattr(blobs, "head", real_head)
+    assert counts.get("redriven", 0) == 0
+    assert upload_of(key).attempts == 1
+    assert records.get_image(image_id).status == Status.PROCESSING
+
+
+def test_a_stuck_upload_claimed_again_meanwhile_is_not_given_up(configure, photo, monkeypatch):
+    configure(CLEANUP_MAX_ATTEMPTS="1")
+    image_id, key = new_upload(photo)
+    claim_and_die(key)  # attempt 1 of 1: the next sweep would give up on it
+    when = later(hours=1)
+    real_get_image = records.get_image
+
+    def another_run_takes_it_over(wanted):
+        with monkeypatch.context() as inner:
+            inner.setattr(processing, "now_iso", lambda: iso(when))
+            job = processing.Job(
+                key=key,
+                image_id=image_id,
+                upload_id=key.rsplit("/", 1)[1],
+                take_over_claims_before=iso(when),
+            )
+            processing.claim(job)
+        return real_get_image(wanted)
+
+    monkeypatch.setattr(records, "get_image", another_run_takes_it_over)
+    counts = cleanup.run(when)
+    monkeypatch.setattr(records, "get_image", real_get_image)
+    assert counts.get("timedOut", 0) == 0
+    row = upload_of(key)
+    assert (row.status, row.attempts) == (Status.PROCESSING, 2)
 
 
 def test_an_expired_upload_whose_object_never_came_stays_expired_on_a_stray_event(resources):
