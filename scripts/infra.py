@@ -43,9 +43,9 @@ def policy_document(stage: str, bucket: str, table: str) -> dict[str, Any]:
     """Exactly what the Lambdas' code does (tests/deploy/test_policy.py holds it to that).
 
     Transactions need no action of their own: IAM checks each Put/Update inside
-    TransactWriteItems as PutItem/UpdateItem. HeadObject is authorised by s3:GetObject, and
-    presigned URLs act with the role's rights (GetObject for downloads, PutObject for the
-    browser's uploads)."""
+    TransactWriteItems as PutItem/UpdateItem. HeadObject is authorised by s3:GetObject (plus
+    s3:ListBucket for the 404 of a missing key), and presigned URLs act with the role's
+    rights (GetObject for downloads, PutObject for the browser's uploads)."""
     objects = [f"arn:aws:s3:::{bucket}/{prefix}*" for prefix in PREFIXES]
     table_arn = f"arn:aws:dynamodb:*:*:table/{table}"
     log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{APP_NAME}-{stage}"
@@ -59,11 +59,13 @@ def policy_document(stage: str, bucket: str, table: str) -> dict[str, Any]:
                 "Resource": objects,
             },
             {
-                "Sid": "ListPrefixes",
+                # Listing, and the right S3 asks for before it answers 404 (not 403) to a
+                # HEAD or GET of a missing key, which carries no s3:prefix to condition on.
+                # The bucket holds nothing but the service's own prefixes.
+                "Sid": "ListBucket",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
                 "Resource": [f"arn:aws:s3:::{bucket}"],
-                "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in PREFIXES]}},
             },
             {
                 "Sid": "Items",

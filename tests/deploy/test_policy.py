@@ -101,7 +101,7 @@ def test_an_action_no_call_uses_is_reported():
     "call",
     [
         Call("s3", "GetObject", "image-service-local/secrets/file"),
-        Call("s3", "ListObjectsV2", "image-service-local?prefix="),
+        Call("s3", "PutObject", "image-service-local/secrets/file"),
         Call("s3", "PutObjectAcl", "image-service-local/uploads/abc"),
         Call("dynamodb", "Scan", "image-service-local"),
         Call("dynamodb", "TransactWriteItems.ConditionCheck", "image-service-local"),
@@ -191,3 +191,16 @@ def test_only_calls_made_by_the_apps_code_are_recorded(monkeypatch):
     assert seen == [pretended]
     if aws_calls.recording() is not None:  # the session's recorder saw it too: not real
         aws_calls.recording().calls.discard(pretended)
+
+
+def test_a_head_of_a_key_that_may_be_missing_needs_list_bucket_to_get_a_404():
+    policy = stage_policy("prod")
+    without_listing = {
+        **policy,
+        "Statement": [s for s in policy["Statement"] if s["Action"] != ["s3:ListBucket"]],
+    }
+    head = Call("s3", "HeadObject", "image-service-local/renders/abc/k.jpg")
+
+    assert check_policy(policy, [head], **names("prod")).denied == []
+    denied = check_policy(without_listing, [head], **names("prod")).denied
+    assert denied == ["s3:ListBucket on arn:aws:s3:::image-service-prod"]

@@ -33,6 +33,10 @@ S3_ACTIONS = {
     "DeleteObjects": "s3:DeleteObject",
     "PresignedPost": "s3:PutObject",
 }
+# Reading a key that may not exist: S3 answers 404 only to a caller who may list the bucket,
+# and 403 to anyone else, so these also need s3:ListBucket on the bucket (with no s3:prefix:
+# the request carries none, so a prefix condition would never hold).
+S3_MAY_BE_MISSING = {"HeadObject", "GetObject"}
 # Items inside a transaction are authorised as the single-item action of their kind.
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
@@ -66,6 +70,15 @@ def iam_action(call: Call) -> str:
         kind = operation.split(".", 1)[1]
         return f"dynamodb:{TRANSACT_ACTIONS.get(kind, kind)}"
     return f"{call.service}:{operation}"
+
+
+def to_requests(call: Call, bucket: str, table: str) -> list[Request]:
+    """What IAM checks for a call: its action, and for a read of a key that may be missing
+    the bucket-level ListBucket that turns a 403 into a 404."""
+    request = to_request(call, bucket, table)
+    if call.service == "s3" and call.operation in S3_MAY_BE_MISSING:
+        return [request, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
+    return [request]
 
 
 def to_request(call: Call, bucket: str, table: str) -> Request:
@@ -141,7 +154,7 @@ class PolicyReport:
 def check_policy(
     policy: dict[str, Any], calls: list[Call] | set[Call], *, bucket: str, table: str
 ) -> PolicyReport:
-    requests = {to_request(call, bucket, table) for call in calls}
+    requests = {request for call in calls for request in to_requests(call, bucket, table)}
     denied = sorted(str(r) for r in requests if not allowed(policy, r))
     used = {r.action.lower() for r in requests}
     unused = sorted(
