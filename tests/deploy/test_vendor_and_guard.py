@@ -259,7 +259,8 @@ def test_the_package_carries_the_vendored_pillow_and_the_sized_functions(package
     sizing = {name: (f["memory_size"], f["timeout"]) for name, f in functions.items()}
     assert sizing["handle_upload"] == (2048, 120)
     assert sizing["cleanup"] == (1024, 300)
-    assert sizing["api_handler"] == (256, 30)
+    assert sizing["api_handler"] == (1536, 30)  # renders: see test_render_memory.py
+    assert sizing["external_key"] == (256, 30)
 
 
 def test_the_guard_refuses_a_stage_whose_functions_run_on_another_architecture(tmp_path):
