@@ -58,7 +58,7 @@ package: vendor guard
 infra: venv
 	$(PY) scripts/infra.py deploy --stage $(STAGE)
 
-deploy: infra vendor guard
+deploy: vendor guard infra
 	$(VENV)/bin/chalice deploy --stage $(STAGE)
 
 clean:

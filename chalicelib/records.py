@@ -239,12 +239,23 @@ def mark_uploads_deleted(image_id: str, deleted_at: str) -> None:
 
 
 def purge(image_id: str) -> int:
-    """Remove an image and all its upload rows for good. Returns the items removed."""
-    items = _query(Key("pk").eq(f"IMG#{image_id}"), limit=1000, projection="pk, sk")["Items"]
+    """Remove an image and all its upload rows for good. Returns the items removed.
+
+    The image item goes last: a purge cut short leaves the tombstone in the sweep index,
+    so the next run finds it and finishes the job."""
+    keys: list[dict[str, str]] = []
+    start = None
+    while True:
+        page = _query(Key("pk").eq(f"IMG#{image_id}"), limit=1000, projection="pk, sk", start=start)
+        keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    keys.sort(key=lambda key: key == image_key(image_id))
     with _table().batch_writer() as batch:
-        for item in items:
-            batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
-    return len(items)
+        for key in keys:
+            batch.delete_item(Key=key)
+    return len(keys)
 
 
 def uploads_of(image_id: str) -> list[Upload]:

@@ -301,6 +301,25 @@ def test_tombstones_older_than_the_retention_are_purged_younger_kept(configure, 
     assert handled(cleanup.run(later(days=31))) == 0
 
 
+def test_a_tombstone_with_more_upload_rows_than_one_page_is_purged_whole(configure, photo):
+    configure(TOMBSTONE_RETENTION_DAYS="30")
+    image_id, key = new_upload(photo)
+    processing.process(key)
+    service.delete_image(records.get_image(image_id))
+    with aws.table().batch_writer() as batch:  # a long history of replacements
+        for n in range(1_100):
+            batch.put_item(Item={"pk": f"IMG#{image_id}", "sk": f"UP#old{n:05d}"})
+
+    assert cleanup.run(later(days=31))["purged"] == 1
+
+    left = aws.table().query(
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": f"IMG#{image_id}"},
+        Select="COUNT",
+    )
+    assert left["Count"] == 0
+
+
 def test_an_error_on_one_item_is_counted_and_the_run_goes_on(resources, monkeypatch):
     ids = [new_upload()[0] for _ in range(3)]
     real_get = records.get_image
