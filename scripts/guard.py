@@ -109,9 +109,11 @@ def _check_extensions(vendor_dir: Path, arch: str, redo: str) -> list[str]:
     """The compiled modules themselves: named for cp312 on arch, and built for arch."""
     suffix = f".cpython-{RUNTIME[0]}{RUNTIME[1]}-{MACHINES[arch]}-linux-gnu.so"
     imaging = vendor_dir / "PIL" / f"_imaging{suffix}"
-    if not imaging.is_file():
-        return [f"vendor/ has no PIL/{imaging.name} (Pillow's core for the runtime). {redo}"]
     problems = []
+    if not imaging.is_file():
+        problems.append(
+            f"vendor/ has no PIL/{imaging.name} (Pillow's core for the runtime). {redo}"
+        )
     for module in sorted(vendor_dir.rglob("*.so")):
         relative = module.relative_to(vendor_dir)
         if relative.parts[0].endswith(".libs"):

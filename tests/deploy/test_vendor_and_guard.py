@@ -2,6 +2,7 @@
 would not run on Lambda; make package produces a deployment that passes its inspection."""
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -271,3 +272,33 @@ def test_the_guard_refuses_a_stage_whose_functions_run_on_another_architecture(t
     assert guard.check_stage(tmp_path / "config.json", "dev", "x86_64") == []
     problems = guard.check_stage(tmp_path / "config.json", "prod", "x86_64")
     assert len(problems) == 1 and "make vendor ARCH=arm64" in problems[0]
+
+
+def test_make_package_stops_at_the_guard_when_vendor_holds_a_cp311_build(tmp_path):
+    """The whole `make package` on a copy of the project whose vendor/ was tampered with
+    after `make vendor` (its marker still says all is well): the guard stops it."""
+    vendor.vendor("x86_64")
+    project = tmp_path / "project"
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, project / name)
+    shutil.copytree(vendor.VENDOR, project / "vendor", dirs_exist_ok=True)
+    core = project / "vendor" / X86_CORE
+    core.rename(core.with_name("_imaging.cpython-311-x86_64-linux-gnu.so"))
+
+    result = subprocess.run(
+        ["make", "package", f"VENV={ROOT / '.venv'}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+    assert result.returncode != 0
+    assert "_imaging.cpython-311-x86_64-linux-gnu.so is not a" in result.stderr
+    assert "make vendor" in result.stderr
+    assert not (project / "out" / "deployment.zip").exists()
