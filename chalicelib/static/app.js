@@ -231,10 +231,13 @@ function setProgress(entry, percent) {
   if (status) status.textContent = labelOf(entry);
 }
 
+const REFRESH_EVERY_MS = 60_000;
+
 async function refreshLinks(entry) {
-  // Presigned links expire; fetch fresh ones once, then give up quietly.
-  if (entry.refreshed) return;
-  entry.refreshed = true;
+  // Presigned links expire (after minutes); fetch fresh ones when a picture fails to load,
+  // at most once a minute per card, so a picture that is really broken cannot loop.
+  if (entry.refreshedAt && Date.now() - entry.refreshedAt < REFRESH_EVERY_MS) return;
+  entry.refreshedAt = Date.now();
   await loadThumbnail(entry);
 }
 
@@ -299,7 +302,11 @@ function watch(entry) {
       render(entry);
     }
     const elapsed = Date.now() - started;
-    if (!FINAL.has(phaseOf(entry)) && elapsed < POLL_GIVE_UP_MS) {
+    // An upload this page made can be expired by the cleanup in the moment before its
+    // object landed; it is processed all the same, so keep watching it.
+    const phase = phaseOf(entry);
+    const settled = FINAL.has(phase) && !(phase === "expired" && entry.uploaded);
+    if (!settled && elapsed < POLL_GIVE_UP_MS) {
       setTimeout(poll, elapsed < POLL_FAST_FOR_MS ? POLL_FAST_MS : POLL_SLOW_MS);
     } else {
       entry.watching = false;
@@ -378,12 +385,9 @@ function timeFact(name, iso) {
   return iso ? fact(name, element("time", { datetime: iso, text: formatTime(iso) })) : [];
 }
 
-function fillDetail(image) {
-  state.detail = image;
+function showDetailLinks(image) {
+  // The dialog's pictures and download link: presigned, so renewed when they expire.
   const links = image.links || {};
-  const entry = state.cards.get(image.id);
-  const label = entry ? labelOf(entry) : image.status;
-  $("#detail-title").textContent = nameOf(image);
   const pictures = [["#detail-preview", links.preview, `${nameOf(image)}, preview`],
                     ["#detail-hd", links["hd-rotated"], `${nameOf(image)}, 1280 by 720, upside down`]];
   for (const [selector, link, alt] of pictures) {
@@ -391,9 +395,18 @@ function fillDetail(image) {
     img.closest("figure").hidden = !link;
     if (link) { img.src = link; img.alt = alt; } else img.removeAttribute("src");
   }
+  state.detailLinksAt = Date.now();
   const original = $("#detail-original");
   original.hidden = !links.original;
   if (links.original) original.href = links.original;
+}
+
+function fillDetail(image) {
+  state.detail = image;
+  const entry = state.cards.get(image.id);
+  const label = entry ? labelOf(entry) : image.status;
+  $("#detail-title").textContent = nameOf(image);
+  showDetailLinks(image);
   const variants = Object.entries(image.variants || {})
     .map(([name, v]) => `${name} ${v.width}×${v.height} ${v.format}`).join(", ");
   $("#detail-facts").replaceChildren(
@@ -459,23 +472,48 @@ async function deleteDetail() {
   announce(`${nameOf(image)} was deleted.`);
 }
 
+async function fetchOriginal(href) {
+  try {
+    const response = await fetch(href);
+    return response.ok ? await response.blob() : null;
+  } catch {
+    return null;
+  }
+}
+
 async function downloadOriginal(event) {
   // A cross-origin link ignores the download attribute, so fetch the bytes and save them from
-  // a same-origin blob under the original file name; if that fails, just follow the link.
-  const link = event.currentTarget;
+  // a same-origin blob under the original file name. An expired link is renewed once; the
+  // page never navigates away (that would sign the user out).
   event.preventDefault();
-  try {
-    const response = await fetch(link.href);
-    if (!response.ok) throw new Error(String(response.status));
-    const blob = URL.createObjectURL(await response.blob());
-    const save = element("a", { href: blob, download: state.detail.filename, hidden: true });
-    document.body.append(save);
-    save.click();
-    save.remove();
-    setTimeout(() => URL.revokeObjectURL(blob), 10_000);
-  } catch {
-    window.location.assign(link.href);
+  const image = state.detail;
+  let bytes = await fetchOriginal(event.currentTarget.href);
+  if (!bytes) {
+    const fresh = await api("GET", `images/${encodeURIComponent(image.id)}`);
+    if (fresh.ok && fresh.data.links && fresh.data.links.original) {
+      showDetailLinks(fresh.data);
+      bytes = await fetchOriginal(fresh.data.links.original);
+    }
   }
+  if (!bytes) {
+    $("#detail-message").textContent = "The original could not be downloaded; try again.";
+    return;
+  }
+  const blob = URL.createObjectURL(bytes);
+  const save = element("a", { href: blob, download: image.filename, hidden: true });
+  document.body.append(save);
+  save.click();
+  save.remove();
+  setTimeout(() => URL.revokeObjectURL(blob), 10_000);
+}
+
+async function renewDetailLinks() {
+  // A preview that fails to load in an open dialog has most likely outlived its link.
+  const shown = state.detail;
+  if (!shown || Date.now() - (state.detailLinksAt || 0) < REFRESH_EVERY_MS) return;
+  state.detailLinksAt = Date.now();
+  const fresh = await api("GET", `images/${encodeURIComponent(shown.id)}`);
+  if (fresh.ok && state.detail && state.detail.id === shown.id) showDetailLinks(fresh.data);
 }
 
 // --- the processing log ----------------------------------------------------------------
@@ -552,6 +590,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#detail-edit").addEventListener("submit", saveDetail);
   $("#detail-delete").addEventListener("click", deleteDetail);
   $("#detail-original").addEventListener("click", downloadOriginal);
+  for (const selector of ["#detail-preview", "#detail-hd"]) {
+    $(selector).addEventListener("error", renewDetailLinks);
+  }
   try {
     await loadConfig();
   } catch {

@@ -2,18 +2,20 @@
 local stack: sign in, drop photos, watch them process, open one, edit it, delete one, read the
 log. Screenshots go to test-artifacts/ for a person to look at."""
 
+import base64
 import shutil
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support import corpus
+from tests.support import corpus, localstack
 
 pytestmark = pytest.mark.e2e
 
@@ -215,18 +217,91 @@ def test_the_page_fits_a_phone_sized_viewport(stack, browser, artifacts):
     browser.save_screenshot(str(artifacts / "phone-gallery.png"))
 
 
-def test_the_drop_zone_is_reached_and_used_with_the_keyboard(stack, browser):
-    sign_in(browser, stack)
-    focused = WebDriverWait(browser, 30).until(
-        lambda d: (
-            d.switch_to.active_element
-            if d.switch_to.active_element.get_attribute("id") == "drop-zone"
-            else None
-        )
+DROP = """
+const [names, contents, types] = arguments;
+const transfer = new DataTransfer();
+names.forEach((name, i) => {
+  const bytes = Uint8Array.from(atob(contents[i]), (c) => c.charCodeAt(0));
+  transfer.items.add(new File([bytes], name, { type: types[i] }));
+});
+const zone = document.getElementById("drop-zone");
+for (const kind of ["dragenter", "dragover", "drop"]) {
+  const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
+  zone.dispatchEvent(new DragEvent(kind, options));
+}
+"""
+
+
+def test_files_dropped_on_the_zone_are_uploaded_and_processed(stack, browser, tmp_path):
+    stack.create_user("browser-dropper")
+    photo = corpus.photos() / "camera-kite.jpg"
+    files = {
+        "kite.jpg": (photo.read_bytes(), "image/jpeg"),
+        "list.jpg": (b"milk, eggs, bread\n" * 40, "image/jpeg"),
+    }
+    sign_in(browser, stack, "browser-dropper")
+
+    browser.execute_script(
+        DROP,
+        list(files),
+        [base64.b64encode(data).decode() for data, _ in files.values()],
+        [kind for _, kind in files.values()],
     )
-    assert focused.get_attribute("role") == "button"
-    label = browser.find_element(By.CSS_SELECTOR, "label[for='file-input']")
-    assert label.text == "choose files"
+
+    def finished(driver):
+        found = {c.find_element(By.CLASS_NAME, "name").text: c for c in cards(driver)}
+        done = {name: card.get_attribute("data-status") for name, card in found.items()}
+        settled = set(done) == set(files) and set(done.values()) <= {"ready", "failed"}
+        return done if settled else None
+
+    statuses = WebDriverWait(browser, 90).until(finished)
+    assert statuses == {"kite.jpg": "ready", "list.jpg": "failed"}
+
+
+def test_the_drop_zone_and_the_cards_are_used_with_the_keyboard_alone(stack, browser):
+    stack.create_user("browser-keyboard")
+    image = stack.call(
+        "POST",
+        "/images",
+        "browser-keyboard",
+        json={"filename": "k.jpg", "contentType": "image/jpeg"},
+    ).json()["image"]
+    sign_in(browser, stack, "browser-keyboard")
+    keys = ActionChains(browser)
+    # Count how often the file picker is asked to open (a headless browser shows none).
+    browser.execute_script(
+        "const input = document.getElementById('file-input'); window.pickerOpened = 0;"
+        "input.click = () => { window.pickerOpened += 1; };"
+        "document.activeElement.blur();"
+    )
+
+    def tab_to(element_id: str, limit: int = 15) -> None:
+        for _ in range(limit):
+            keys.send_keys(Keys.TAB).perform()
+            if browser.switch_to.active_element.get_attribute("id") == element_id:
+                return
+        raise AssertionError(f"Tab never reached #{element_id}")
+
+    tab_to("drop-zone")
+    keys.send_keys(Keys.ENTER).perform()
+    keys.send_keys(Keys.SPACE).perform()
+    assert browser.execute_script("return window.pickerOpened") == 2
+
+    # On to the card, open it with Enter, close it with Escape: focus comes back to it.
+    for _ in range(15):
+        keys.send_keys(Keys.TAB).perform()
+        active = browser.switch_to.active_element
+        if active.get_attribute("class") == "open":
+            break
+    card = active.find_element(By.XPATH, "ancestor::li")
+    assert card.get_attribute("data-id") == image["id"]
+    keys.send_keys(Keys.ENTER).perform()
+    dialog = WebDriverWait(browser, 30).until(seen.visibility_of_element_located((By.ID, "detail")))
+    assert dialog.find_element(By.ID, "detail-title").text == "k.jpg"
+    keys.send_keys(Keys.ESCAPE).perform()
+    WebDriverWait(browser, 10).until(lambda d: not d.find_element(By.ID, "detail").is_displayed())
+    back = browser.switch_to.active_element
+    assert back.find_element(By.XPATH, "ancestor::li").get_attribute("data-id") == image["id"]
 
 
 def test_the_gallery_pages_newest_first_with_load_more(stack, browser):
@@ -260,3 +335,32 @@ def test_the_token_lives_only_in_memory(stack, browser):
     )
     assert browser.find_element(By.ID, "sign-in").is_displayed()
     assert not browser.find_element(By.ID, "drop-zone").is_displayed()
+
+
+def test_an_expired_download_link_is_renewed_and_the_page_stays(stack, browser, tmp_path):
+    stack.create_user("browser-downloader")
+    photo = corpus.photos() / "camera-kite.jpg"
+    image = localstack.upload(stack, "browser-downloader", photo.read_bytes(), filename="kite.jpg")
+    assert localstack.wait_until_done(stack, "browser-downloader", image["id"])["status"] == "ready"
+    sign_in(browser, stack, "browser-downloader")
+    wait = WebDriverWait(browser, 30)
+    card = wait.until(lambda d: cards(d, "ready"))[0]
+    card.find_element(By.CSS_SELECTOR, "button.open").click()
+    wait.until(seen.visibility_of_element_located((By.ID, "detail")))
+    page = browser.current_url
+    # As if the dialog had stayed open past the link's expiry: S3 refuses the old link.
+    # (The local S3 checks neither signatures nor expiry, so the link is spoilt another way.)
+    browser.execute_script(
+        "const a = document.getElementById('detail-original');"
+        "a.href = a.href.replace('/uploads/', '/uploads/spoilt-');"
+    )
+
+    browser.find_element(By.ID, "detail-original").click()
+
+    saved = tmp_path / "downloads" / "kite.jpg"
+    wait.until(lambda _: saved.exists() and saved.stat().st_size == photo.stat().st_size)
+    assert saved.read_bytes() == photo.read_bytes()
+    assert browser.current_url == page
+    assert browser.find_element(By.ID, "who").text == "Signed in as browser-downloader"
+    renewed = browser.find_element(By.ID, "detail-original").get_attribute("href")
+    assert "spoilt-" not in renewed
