@@ -169,6 +169,40 @@ def test_a_png_claiming_ten_billion_pixels_is_refused_from_its_header_in_little_
     assert peak < 1_000_000
 
 
+# Pillow allocates pixels outside Python's allocator, where tracemalloc cannot see them, so
+# the process's own high-water mark (VmHWM) is what shows that nothing was decoded.
+PEAK_OF_A_VERDICT = """
+import sys
+from chalicelib import imaging
+
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return int(next(l for l in status if l.startswith("VmHWM")).split()[1]) / 1024
+
+data = open(sys.argv[1], "rb").read()
+before = peak_mb()
+try:
+    imaging.probe(data, allowed_formats=frozenset({"png"}), max_pixels=50_000_000)
+except imaging.ImageRejected as rejected:
+    print(rejected.code, peak_mb() - before)
+"""
+
+
+def test_refusing_a_ten_billion_pixel_png_raises_the_process_peak_by_under_100_mb(tmp_path):
+    claim = tmp_path / "huge.png"
+    claim.write_bytes(png_claiming_size(100_000, 100_000))
+    measured = subprocess.run(
+        [sys.executable, "-c", PEAK_OF_A_VERDICT, str(claim)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, grown = measured.stdout.split()
+    assert code == "too_many_pixels"
+    assert float(grown) < 100
+
+
 @pytest.mark.parametrize("pillow_format", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP"])
 def test_probing_reads_the_header_and_never_decodes_pixels(pillow_format, monkeypatch):
     data = encode(picture((400, 300)), pillow_format)
