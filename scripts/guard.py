@@ -34,6 +34,7 @@ IMAGE_LIBRARIES = {
     "pillow",
     "pillow-heif",
     "pillow-avif-plugin",
+    "cykooz-resizer",
     "pil",
     "pyvips",
     "wand",

@@ -1,4 +1,5 @@
-"""Fills vendor/ with the Lambda runtime's Pillow and pillow-heif (`make vendor`).
+"""Fills vendor/ with the Lambda runtime's Pillow, pillow-heif and, on x86_64, the
+vectorised resampler cykooz.resizer (`make vendor`).
 
 The wheels are pinned by file name and sha256 in scripts/vendor-lock.json, one set per
 architecture. They are downloaded for CPython 3.12 on manylinux whatever machine runs this,
@@ -107,8 +108,9 @@ def download(lock: dict[str, Any], arch: str, into: Path) -> list[Path]:
         "--disable-pip-version-check",
         "--only-binary=:all:",
         "--no-deps",
-        "--platform",
-        spec["platform"],
+        # pip takes a platform tag literally: a wheel built for an older glibc
+        # (manylinux2014) is only considered when its tag is listed too.
+        *(option for platform in spec["platforms"] for option in ("--platform", platform)),
         "--python-version",
         lock["python"],
         "--implementation",

@@ -1,6 +1,7 @@
 """Behaviour of chalicelib.imaging on real bytes: sniffing, validation, variants, renders."""
 
 import io
+import platform
 import struct
 import subprocess
 import sys
@@ -296,6 +297,124 @@ def test_pages_of_a_multipage_tiff_are_counted():
 # --- variants ---------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["vectorised", "pillow"])
+def resampler(request, monkeypatch) -> str:
+    """Shaping runs with cykooz.resizer where it has wheels and with Pillow elsewhere (Linux
+    arm64): every variant and render test holds for both."""
+    if request.param == "pillow":
+        monkeypatch.setattr(imaging, "cykooz_resizer", None)
+    elif imaging.cykooz_resizer is None:
+        pytest.skip("cykooz.resizer has no wheel for this platform")
+    return request.param
+
+
+def textured(size: tuple[int, int], mode: str) -> Image.Image:
+    """Fine noise over the smooth picture: where two resamplers would part, if anywhere."""
+    noise = Image.effect_noise(size, 80).convert("RGB")
+    return Image.blend(picture(size), noise, 0.5).convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBa"])
+def test_the_vectorised_resampler_gives_pillows_lanczos(mode):
+    if imaging.cykooz_resizer is None:
+        pytest.skip("cykooz.resizer has no wheel for this platform")
+    source = textured((2400, 1600), mode)
+    box = (10.5, 40.25, 2390.0, 1500.75)  # fractional, as a cover's crop is
+
+    fast = imaging._resample_vectorised(source, (1280, 720), box)
+
+    reference = source.resize((1280, 720), Image.Resampling.LANCZOS, box)
+    assert (fast.mode, fast.size) == (mode, (1280, 720))
+    assert mean_difference(fast, reference) < 0.5
+    # Their fixed-point intermediates round differently: a few pixels of fine noise move by
+    # up to 8 levels, fewer than one in a thousand by more than 2.
+    histogram = ImageChops.difference(fast, reference).histogram()  # 256 bins per band
+    apart = sum(sum(histogram[band * 256 + 3 : band * 256 + 256]) for band in range(len(mode)))
+    assert apart < 1280 * 720 / 1000
+
+
+def test_a_thumbnail_is_made_from_the_preview_and_the_others_from_the_decoded_source():
+    source = (2250, 1500)
+    geometries = [
+        imaging._geometry(source, s.width, s.height, s.fit, s.rotate) for s in DEFAULT_VARIANTS
+    ]
+
+    plan = {DEFAULT_VARIANTS[step.index].name: step.base for step in imaging._plan(geometries)}
+
+    assert plan == {"preview": None, "hd-rotated": None, "thumbnail": 1}
+
+
+@pytest.mark.usefixtures("resampler")
+def test_an_output_made_from_a_stretched_one_keeps_the_sources_aspect_ratio(large_jpeg):
+    specs = [
+        VariantSpec("banner", 2000, 500, Fit.FILL),
+        VariantSpec("small", 300, 300, Fit.CONTAIN),
+    ]
+    original = Image.open(io.BytesIO(large_jpeg)).convert("RGB")
+
+    small = decoded(variants_of(large_jpeg, specs)["small"]).convert("RGB")
+
+    assert small.size == (300, 200)
+    assert mean_difference(small, original.resize(small.size, Image.Resampling.LANCZOS)) < 2
+
+
+@pytest.mark.timeout(30)
+def test_an_output_that_fails_fails_those_made_from_it_without_a_hang(large_jpeg, monkeypatch):
+    resample = imaging._resample
+
+    def failing(image, size, box):
+        if size == (1600, 1067):  # the preview, which the thumbnail is made from
+            raise MemoryError
+        return resample(image, size, box)
+
+    monkeypatch.setattr(imaging, "_resample", failing)
+
+    assert rejection(lambda: variants_of(large_jpeg)).code == "corrupt"
+
+
+def test_variants_are_encoded_into_a_file_descriptor_so_encoders_release_the_gil(
+    large_jpeg, monkeypatch
+):
+    descriptors = []
+    encode_tile = ImageFile._encode_tile
+
+    def spy(im, fp, tile, bufsize, fh, exc=None):
+        descriptors.append(fh)
+        return encode_tile(im, fp, tile, bufsize, fh, exc)
+
+    monkeypatch.setattr(ImageFile, "_encode_tile", spy)
+
+    variants_of(large_jpeg)
+
+    assert len(descriptors) == 3
+    assert None not in descriptors
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
+def test_an_output_encoded_through_a_file_has_the_bytes_pillow_writes_to_memory(fmt):
+    image = picture((640, 480))
+    in_memory = io.BytesIO()
+    image.save(in_memory, fmt.upper(), quality=80)
+
+    encoded = imaging._encode(image, "x", fmt, 80, None)
+
+    assert encoded.data == in_memory.getvalue()
+
+
+def test_a_failure_while_outputs_are_made_side_by_side_is_a_rejection(large_jpeg, monkeypatch):
+    encode_one = imaging._encode
+
+    def failing(image, name, *rest):
+        if name == "hd-rotated":
+            raise OSError("encoder error -2")
+        return encode_one(image, name, *rest)
+
+    monkeypatch.setattr(imaging, "_encode", failing)
+
+    assert rejection(lambda: variants_of(large_jpeg)).code == "corrupt"
+
+
+@pytest.mark.usefixtures("resampler")
 def test_default_variants_have_their_promised_sizes(large_jpeg):
     variants = variants_of(large_jpeg)
 
@@ -306,6 +425,7 @@ def test_default_variants_have_their_promised_sizes(large_jpeg):
         assert decoded(variant).size == (variant.width, variant.height)
 
 
+@pytest.mark.usefixtures("resampler")
 def test_variants_come_back_in_the_order_of_the_specs(large_jpeg):
     specs = [DEFAULT_VARIANTS[0], DEFAULT_VARIANTS[2], DEFAULT_VARIANTS[1]]
 
@@ -314,6 +434,7 @@ def test_variants_come_back_in_the_order_of_the_specs(large_jpeg):
     assert names == ["thumbnail", "hd-rotated", "preview"]
 
 
+@pytest.mark.usefixtures("resampler")
 def test_hd_rotated_matches_a_full_size_cover_crop_turned_upside_down(large_jpeg):
     original = Image.open(io.BytesIO(large_jpeg)).convert("RGB")
     reference = ImageOps.fit(original, (1280, 720), Image.Resampling.LANCZOS).transpose(
@@ -327,6 +448,7 @@ def test_hd_rotated_matches_a_full_size_cover_crop_turned_upside_down(large_jpeg
 
 # 4271 × 2403: 1/4 scale (1068 px) is too small for the 1600 px preview and 3/8 (1602 px)
 # is enough, so these are decoded at 3/8 — odd sizes, so rounding must match libjpeg-turbo's.
+@pytest.mark.usefixtures("resampler")
 @pytest.mark.parametrize(
     ("mode", "options"),
     [("RGB", {}), ("RGB", {"progressive": True}), ("L", {}), ("CMYK", {})],
@@ -347,6 +469,7 @@ def test_a_jpeg_decoded_at_three_eighths_matches_a_full_size_resize(mode, option
     assert mean_difference(hd, cover.transpose(Image.Transpose.ROTATE_180)) < 2
 
 
+@pytest.mark.usefixtures("resampler")
 def test_the_jpeg_decoder_is_asked_for_three_eighths_when_that_covers_the_need():
     data = encode(picture((4271, 2403)), "JPEG")
     image = Image.open(io.BytesIO(data))
@@ -357,6 +480,7 @@ def test_the_jpeg_decoder_is_asked_for_three_eighths_when_that_covers_the_need()
     assert image.size == (1602, 902)  # ceil(4271 * 3 / 8), ceil(2403 * 3 / 8)
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_sideways_jpeg_is_decoded_at_the_scale_its_upright_variants_need():
     exif = Image.Exif()
     exif[ORIENTATION_TAG] = 6  # stored 2403 × 4271, shown 4271 × 2403 after a quarter turn
@@ -370,6 +494,7 @@ def test_a_sideways_jpeg_is_decoded_at_the_scale_its_upright_variants_need():
     assert mean_difference(preview, reference) < 2
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_portrait_source_keeps_its_aspect_ratio_in_contained_variants():
     data = encode(picture((600, 900)), "JPEG")
 
@@ -379,6 +504,7 @@ def test_a_portrait_source_keeps_its_aspect_ratio_in_contained_variants():
     assert (variants["preview"].width, variants["preview"].height) == (600, 900)
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_small_source_is_not_upscaled_to_fit_but_is_to_cover():
     data = encode(picture((100, 80)), "JPEG")
 
@@ -389,6 +515,7 @@ def test_a_small_source_is_not_upscaled_to_fit_but_is_to_cover():
     assert (variants["hd-rotated"].width, variants["hd-rotated"].height) == (1280, 720)
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_fill_variant_is_stretched_to_exactly_its_box():
     data = encode(picture((300, 200)), "PNG")
 
@@ -397,6 +524,7 @@ def test_a_fill_variant_is_stretched_to_exactly_its_box():
     assert (stretched.width, stretched.height) == (64, 64)
 
 
+@pytest.mark.usefixtures("resampler")
 @pytest.mark.parametrize("orientation", range(2, 9))
 def test_exif_orientation_is_applied_before_making_variants(orientation):
     upright = variants_of((ORIENTATION_CORPUS / "hopper.jpg").read_bytes())["preview"]
@@ -407,6 +535,7 @@ def test_exif_orientation_is_applied_before_making_variants(orientation):
     assert mean_difference(decoded(preview), decoded(upright)) < 10
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_large_sideways_camera_jpeg_gives_upright_variants_of_the_right_size():
     exif = Image.Exif()
     exif[ORIENTATION_TAG] = 6
@@ -422,6 +551,7 @@ def test_a_large_sideways_camera_jpeg_gives_upright_variants_of_the_right_size()
     assert (variants["thumbnail"].width, variants["thumbnail"].height) == (171, 256)
 
 
+@pytest.mark.usefixtures("resampler")
 def test_variants_carry_no_exif_or_gps():
     exif = Image.Exif()
     exif[0x010F] = "Camera maker"
@@ -437,6 +567,7 @@ def test_variants_carry_no_exif_or_gps():
         assert "xmp" not in image.info
 
 
+@pytest.mark.usefixtures("resampler")
 def test_an_rgb_icc_profile_is_kept_in_the_variants():
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     data = encode(picture((400, 300)), "JPEG", icc_profile=profile)
@@ -445,6 +576,7 @@ def test_an_rgb_icc_profile_is_kept_in_the_variants():
         assert decoded(variant).info.get("icc_profile") == profile
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_grey_jpeg_with_a_grey_profile_renders_to_webp_without_it():
     # ImageCms cannot build a grey profile; only the colour space in the header matters here.
     grey_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
@@ -459,6 +591,7 @@ def test_a_grey_jpeg_with_a_grey_profile_renders_to_webp_without_it():
     assert "icc_profile" not in decoded(webp).info
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_transparent_source_gives_webp_variants_that_keep_the_alpha():
     image = picture((400, 300), "RGBA")
     image.putalpha(Image.linear_gradient("L").resize((400, 300)))
@@ -474,12 +607,14 @@ def test_a_transparent_source_gives_webp_variants_that_keep_the_alpha():
         assert decoded(variant).getchannel("A").getextrema()[0] < 50
 
 
+@pytest.mark.usefixtures("resampler")
 def test_an_opaque_rgba_source_gives_jpeg_variants():
     data = encode(picture((400, 300), "RGBA"), "PNG")
 
     assert {v.format for v in variants_of(data).values()} == {"jpeg"}
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_cmyk_jpeg_gives_rgb_jpeg_variants():
     data = encode(picture((400, 300), "CMYK"), "JPEG")
 
@@ -488,6 +623,7 @@ def test_a_cmyk_jpeg_gives_rgb_jpeg_variants():
         assert decoded(variant).mode == "RGB"
 
 
+@pytest.mark.usefixtures("resampler")
 def test_variants_of_an_animated_gif_show_its_first_frame():
     data = animated_gif()
 
@@ -499,6 +635,7 @@ def test_variants_of_an_animated_gif_show_its_first_frame():
     assert blue < 50
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_gif_with_a_transparent_colour_keeps_its_transparency():
     image = Image.new("P", (60, 40), 0)
     image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
@@ -511,6 +648,7 @@ def test_a_gif_with_a_transparent_colour_keeps_its_transparency():
     assert thumbnail.getpixel((5, 5))[3] == 0
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_sixteen_bit_greyscale_png_keeps_its_tones():
     grey = Image.new("I;16", (200, 100), 32768)
     data = encode(grey, "PNG")
@@ -520,6 +658,7 @@ def test_a_sixteen_bit_greyscale_png_keeps_its_tones():
     assert 120 < ImageStat.Stat(thumbnail).mean[0] < 136
 
 
+@pytest.mark.usefixtures("resampler")
 @pytest.mark.parametrize(
     ("pillow_format", "options"),
     [
@@ -541,6 +680,7 @@ def test_every_accepted_format_makes_every_variant(pillow_format, options):
     assert mean_difference(preview, source) < 8
 
 
+@pytest.mark.usefixtures("resampler")
 def test_making_variants_of_nothing_makes_nothing(large_jpeg):
     assert make_variants(large_jpeg, probed(large_jpeg), []) == []
 
@@ -548,6 +688,7 @@ def test_making_variants_of_nothing_makes_nothing(large_jpeg):
 # --- renders ----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("resampler")
 @pytest.mark.parametrize(
     ("width", "height", "fit", "rotate", "expected"),
     [
@@ -574,6 +715,7 @@ def test_a_render_has_the_size_its_fit_and_rotation_promise(width, height, fit, 
     assert decoded(rendered).size == expected
 
 
+@pytest.mark.usefixtures("resampler")
 @pytest.mark.parametrize(
     ("fmt", "content_type", "extension"),
     [
@@ -597,6 +739,7 @@ def test_a_render_is_encoded_in_the_requested_format(fmt, content_type, extensio
     assert decoded(rendered).size == (160, 160)
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_render_turns_clockwise():
     data = encode(picture((400, 300)), "PNG")
 
@@ -608,6 +751,7 @@ def test_a_render_turns_clockwise():
     assert image.getpixel((5, 5)) != (255, 255, 0)
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_jpeg_render_of_a_transparent_image_is_flattened_on_white():
     image = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
     data = encode(image, "PNG")
@@ -619,6 +763,7 @@ def test_a_jpeg_render_of_a_transparent_image_is_flattened_on_white():
     assert all(channel > 250 for channel in flattened.getpixel((25, 25)))
 
 
+@pytest.mark.usefixtures("resampler")
 def test_a_truncated_image_is_corrupt_when_rendered(large_jpeg):
     truncated = large_jpeg[: len(large_jpeg) // 3]
     spec = RenderSpec(100, 100, Fit.COVER, 0, "webp", 80)
@@ -627,6 +772,13 @@ def test_a_truncated_image_is_corrupt_when_rendered(large_jpeg):
 
 
 # --- boundaries -------------------------------------------------------------------------
+
+
+def test_the_vectorised_resampler_is_installed_wherever_it_has_wheels():
+    if sys.platform == "linux" and platform.machine() == "aarch64":
+        pytest.skip("cykooz.resizer publishes no Linux arm64 wheel")
+
+    assert imaging.cykooz_resizer is not None
 
 
 def test_importing_imaging_pulls_in_no_aws_library():
