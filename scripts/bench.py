@@ -16,6 +16,8 @@ and the floor run from the interpreter running this script.
 
 - naive:   full decode, LANCZOS from full size for each variant, crop, rotate(180), save.
 - ours:    imaging.probe + imaging.make_variants.
+- ours-pillow: the same with Pillow's resampler instead of cykooz.resizer's, as on Linux
+           arm64, which has no cykooz.resizer wheel.
 - floor:   decode at the JPEG draft scale the largest variant needs, then encode a region of
            each variant's final size: what any pipeline pays before it resizes anything.
 - thumbor: thumbor.engines.pil.Engine as thumbor runs it, one request per variant:
@@ -126,6 +128,14 @@ def make_ours() -> Run:
     return run
 
 
+def make_ours_with_pillow() -> Run:
+    """Ours as it runs where cykooz.resizer has no wheel (Linux arm64): Pillow resamples."""
+    from chalicelib import imaging
+
+    imaging.cykooz_resizer = None
+    return make_ours()
+
+
 def make_floor() -> Run:
     from PIL import Image
 
@@ -213,6 +223,7 @@ def make_pyvips() -> Run:
 IMPLEMENTATIONS: dict[str, Callable[[], Run]] = {
     "naive": make_naive,
     "ours": make_ours,
+    "ours-pillow": make_ours_with_pillow,
     "floor": make_floor,
     "thumbor": make_thumbor,
     "pyvips": make_pyvips,
