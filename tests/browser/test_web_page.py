@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -69,8 +70,14 @@ def artifacts():
     return ARTIFACTS
 
 
+def waiting(driver, seconds: float) -> WebDriverWait:
+    """A wait that polls again when the page replaced an element while it was being read
+    (the gallery re-renders a card when its status changes): that is always "not yet"."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+
+
 def sign_in(driver, stack, user="demo"):
-    wait = WebDriverWait(driver, 30)
+    wait = waiting(driver, 30)
     driver.get(stack.api + "/")
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
     driver.find_element(By.ID, "username").send_keys(user)
@@ -93,12 +100,12 @@ def loaded(driver, img) -> bool:
 
 def test_a_wrong_password_is_refused_with_a_message(stack, browser):
     browser.get(stack.api + "/")
-    WebDriverWait(browser, 30).until(
+    waiting(browser, 30).until(
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready")
     )
     browser.find_element(By.ID, "username").send_keys("demo")
     browser.find_element(By.ID, "password").send_keys("not-the-password", Keys.ENTER)
-    error = WebDriverWait(browser, 30).until(
+    error = waiting(browser, 30).until(
         lambda d: d.find_element(By.ID, "sign-in-error").text or None
     )
     assert error == "Wrong user name or password."
@@ -111,7 +118,7 @@ def test_sign_in_upload_watch_open_edit_and_delete(stack, browser, artifacts, tm
     text.write_text("this is a shopping list, not a photo\n" * 20)
     drawing = tmp_path / "drawing.svg"
     drawing.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')
-    wait = WebDriverWait(browser, 90)
+    wait = waiting(browser, 90)
 
     sign_in(browser, stack)
     assert browser.find_element(By.ID, "who").text == "Signed in as demo"
@@ -210,7 +217,7 @@ def test_sign_in_upload_watch_open_edit_and_delete(stack, browser, artifacts, tm
 def test_the_page_fits_a_phone_sized_viewport(stack, browser, artifacts):
     browser.set_window_size(390, 844)
     sign_in(browser, stack)
-    WebDriverWait(browser, 30).until(lambda d: cards(d) or d.find_element(By.ID, "empty"))
+    waiting(browser, 30).until(lambda d: cards(d) or d.find_element(By.ID, "empty"))
     width = browser.execute_script("return document.documentElement.scrollWidth")
     viewport = browser.execute_script("return window.innerWidth")
     assert width <= viewport
@@ -254,7 +261,7 @@ def test_files_dropped_on_the_zone_are_uploaded_and_processed(stack, browser, tm
         settled = set(done) == set(files) and set(done.values()) <= {"ready", "failed"}
         return done if settled else None
 
-    statuses = WebDriverWait(browser, 90).until(finished)
+    statuses = waiting(browser, 90).until(finished)
     assert statuses == {"kite.jpg": "ready", "list.jpg": "failed"}
 
 
@@ -296,10 +303,10 @@ def test_the_drop_zone_and_the_cards_are_used_with_the_keyboard_alone(stack, bro
     card = active.find_element(By.XPATH, "ancestor::li")
     assert card.get_attribute("data-id") == image["id"]
     keys.send_keys(Keys.ENTER).perform()
-    dialog = WebDriverWait(browser, 30).until(seen.visibility_of_element_located((By.ID, "detail")))
+    dialog = waiting(browser, 30).until(seen.visibility_of_element_located((By.ID, "detail")))
     assert dialog.find_element(By.ID, "detail-title").text == "k.jpg"
     keys.send_keys(Keys.ESCAPE).perform()
-    WebDriverWait(browser, 10).until(lambda d: not d.find_element(By.ID, "detail").is_displayed())
+    waiting(browser, 10).until(lambda d: not d.find_element(By.ID, "detail").is_displayed())
     back = browser.switch_to.active_element
     assert back.find_element(By.XPATH, "ancestor::li").get_attribute("data-id") == image["id"]
 
@@ -311,7 +318,7 @@ def test_the_gallery_pages_newest_first_with_load_more(stack, browser):
         body = {"filename": name, "contentType": "image/jpeg"}
         assert stack.call("POST", "/images", "browser-pager", json=body).status_code == 201
     sign_in(browser, stack, "browser-pager")
-    wait = WebDriverWait(browser, 30)
+    wait = waiting(browser, 30)
     wait.until(lambda d: len(cards(d)) == 24)
     more = browser.find_element(By.ID, "more")
     assert more.is_displayed()
@@ -330,7 +337,7 @@ def test_the_token_lives_only_in_memory(stack, browser):
     )
     assert kept == [0, 0, ""]
     browser.refresh()
-    WebDriverWait(browser, 30).until(
+    waiting(browser, 30).until(
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready")
     )
     assert browser.find_element(By.ID, "sign-in").is_displayed()
@@ -343,7 +350,7 @@ def test_an_expired_download_link_is_renewed_and_the_page_stays(stack, browser, 
     image = localstack.upload(stack, "browser-downloader", photo.read_bytes(), filename="kite.jpg")
     assert localstack.wait_until_done(stack, "browser-downloader", image["id"])["status"] == "ready"
     sign_in(browser, stack, "browser-downloader")
-    wait = WebDriverWait(browser, 30)
+    wait = waiting(browser, 30)
     card = wait.until(lambda d: cards(d, "ready"))[0]
     card.find_element(By.CSS_SELECTOR, "button.open").click()
     wait.until(seen.visibility_of_element_located((By.ID, "detail")))
