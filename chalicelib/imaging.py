@@ -497,11 +497,16 @@ def _area(size: tuple[int, int]) -> int:
     return size[0] * size[1]
 
 
-def _plan(geometries: Sequence[_Geometry]) -> list[_Step]:
+def _fits_in(size: tuple[int, int], bounds: tuple[int, int]) -> bool:
+    return size[0] <= bounds[0] and size[1] <= bounds[1]
+
+
+def _plan(geometries: Sequence[_Geometry], source: tuple[int, int]) -> list[_Step]:
     """Largest first, so that an output's base is always planned before it."""
     steps: list[_Step] = []
     # Uncropped outputs show the whole picture, so others may start from them (a stretched
-    # one too: the resampler scales each axis on its own).
+    # one too: the resampler scales each axis on its own), unless they were enlarged: an
+    # upscale holds no more detail than the source and costs more to resample.
     wholes: list[int] = []
     for index in sorted(
         range(len(geometries)), key=lambda i: _area(geometries[i].scaled), reverse=True
@@ -515,7 +520,7 @@ def _plan(geometries: Sequence[_Geometry]) -> list[_Step]:
         ]
         base = min(larger, key=lambda whole: _area(geometries[whole].scaled), default=None)
         steps.append(_Step(index, base))
-        if geometries[index].crop is None:
+        if geometries[index].crop is None and _fits_in(wanted, source):
             wholes.append(index)
     return steps
 
@@ -536,7 +541,7 @@ def _shape(
     premultiplied = source.mode == "RGBA"
     if premultiplied:
         source = source.convert("RGBa")
-    plan = _plan(geometries)
+    plan = _plan(geometries, source.size)
     made: dict[int, Future[Image.Image]] = {step.index: Future() for step in plan}
 
     def make(step: _Step) -> Encoded:
@@ -544,6 +549,11 @@ def _shape(
         try:
             base = source if step.base is None else made[step.base].result()
             image = _resample(base, *_size_and_box(base.size, geometry))
+            if image is base:
+                # Nothing to resample. Pillow's save() writes settings onto the image it
+                # encodes, so an image another output may be encoding at the same moment is
+                # copied first.
+                image = base.copy()
         except BaseException as exc:
             made[step.index].set_exception(exc)  # an output waiting on this one fails too
             raise
@@ -564,9 +574,15 @@ def _size_and_box(
     """How big the output is, and where in `base` it comes from."""
     if geometry.crop is None:
         return geometry.scaled, (0.0, 0.0, float(base[0]), float(base[1]))
-    scale_x, scale_y = base[0] / geometry.scaled[0], base[1] / geometry.scaled[1]
-    left, top, right, bottom = geometry.crop
-    box = (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)
+    (width, height), (left, top, right, bottom) = geometry.scaled, geometry.crop
+    # Multiplying before dividing puts a crop's edge exactly on the base's edge; a scale
+    # factor's rounding could push it a hair past it, which the vectorised resampler refuses.
+    box = (
+        left * base[0] / width,
+        top * base[1] / height,
+        right * base[0] / width,
+        bottom * base[1] / height,
+    )
     return (right - left, bottom - top), box
 
 
@@ -650,9 +666,11 @@ def _encode(
 
 
 def _encoding_file() -> BinaryIO:
-    """Where an output is encoded: a file with a descriptor, because Pillow releases the GIL
-    while it encodes into one (into a BytesIO it holds it throughout), so the outputs made
-    side by side are also encoded side by side. A memfd keeps it in memory."""
+    """Where an output is encoded: a file with a descriptor, because Pillow's JPEG encoder
+    releases the GIL while it writes into one (into a BytesIO it holds it throughout), so
+    JPEG outputs made side by side are also encoded side by side. (PNG goes through a
+    wrapper without a descriptor, WebP and AVIF encode in memory: no gain, no harm.) A
+    memfd keeps the file in memory."""
     try:
         return open(os.memfd_create("encoded"), "w+b")
     except (AttributeError, OSError):  # not Linux, or memfd refused

@@ -339,9 +339,65 @@ def test_a_thumbnail_is_made_from_the_preview_and_the_others_from_the_decoded_so
         imaging._geometry(source, s.width, s.height, s.fit, s.rotate) for s in DEFAULT_VARIANTS
     ]
 
-    plan = {DEFAULT_VARIANTS[step.index].name: step.base for step in imaging._plan(geometries)}
+    plan = {
+        DEFAULT_VARIANTS[step.index].name: step.base for step in imaging._plan(geometries, source)
+    }
 
     assert plan == {"preview": None, "hd-rotated": None, "thumbnail": 1}
+
+
+def test_an_enlarged_output_is_never_what_a_smaller_one_starts_from():
+    source = (300, 200)
+    specs = [
+        VariantSpec("poster", 1000, 1000, Fit.FILL),
+        VariantSpec("small", 256, 256, Fit.CONTAIN),
+    ]
+    geometries = [imaging._geometry(source, s.width, s.height, s.fit, s.rotate) for s in specs]
+
+    assert [(step.index, step.base) for step in imaging._plan(geometries, source)] == [
+        (0, None),
+        (1, None),
+    ]
+
+
+def test_a_cover_crop_box_never_reaches_past_the_source():
+    for width in range(100, 4100, 13):
+        for height in range(100, 4100, 29):
+            for box_w, box_h in ((1280, 720), (1080, 1080), (256, 256)):
+                geometry = imaging._geometry((width, height), box_w, box_h, Fit.COVER, 0)
+                _, box = imaging._size_and_box((width, height), geometry)
+                assert 0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height
+
+
+@pytest.mark.usefixtures("resampler")
+@pytest.mark.parametrize(("size", "box"), [((240, 121), (1280, 720)), ((290, 1500), (1080, 1080))])
+def test_a_cover_whose_crop_reaches_the_edge_of_the_source_is_made(size, box):
+    data = encode(picture(size), "PNG")
+    spec = RenderSpec(
+        width=box[0], height=box[1], fit=Fit.COVER, rotate=0, format="jpeg", quality=80
+    )
+
+    rendered = render(data, probed(data), spec)
+
+    assert decoded(rendered).size == box
+
+
+@pytest.mark.usefixtures("resampler")
+def test_outputs_of_the_sources_own_size_are_each_encoded_from_their_own_picture(monkeypatch):
+    data = encode(picture((200, 150)), "PNG")  # thumbnail and preview both keep its size
+    encoded_pictures = []
+    encode_one = imaging._encode
+
+    def recording(image, *rest):
+        encoded_pictures.append(image)
+        return encode_one(image, *rest)
+
+    monkeypatch.setattr(imaging, "_encode", recording)
+
+    variants = variants_of(data)
+
+    assert (variants["thumbnail"].width, variants["preview"].width) == (200, 200)
+    assert len({id(image) for image in encoded_pictures}) == 3
 
 
 @pytest.mark.usefixtures("resampler")
