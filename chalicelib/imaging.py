@@ -611,7 +611,13 @@ def _resample_vectorised(
         resize_alg=cykooz_resizer.ResizeAlg.convolution(cykooz_resizer.FilterType.lanczos3),
         crop_box=cykooz_resizer.CropBox(box[0], box[1], box[2] - box[0], box[3] - box[1]),
     )
-    cykooz_resizer.Resizer().resize_pil(image, output, options)
+    try:
+        cykooz_resizer.Resizer().resize_pil(image, output, options)
+    except (RuntimeError, ValueError):
+        # It is only a faster way to the same pixels: whatever it refuses (it checks boxes
+        # and modes more strictly than Pillow), Pillow resamples, rather than a good image
+        # being turned away as damaged.
+        return _resample_with_pillow(image, size, box)
     return output
 
 

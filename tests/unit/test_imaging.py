@@ -457,6 +457,21 @@ def test_an_output_encoded_through_a_file_has_the_bytes_pillow_writes_to_memory(
     assert encoded.data == in_memory.getvalue()
 
 
+def test_what_the_vectorised_resampler_refuses_pillow_resamples(large_jpeg, monkeypatch):
+    if imaging.cykooz_resizer is None:
+        pytest.skip("cykooz.resizer has no wheel for this platform")
+
+    def refusing(self, *_):
+        raise RuntimeError("Size of the crop box is out of the image boundaries")
+
+    monkeypatch.setattr(imaging.cykooz_resizer.Resizer, "resize_pil", refusing)
+
+    variants = variants_of(large_jpeg)
+
+    assert (variants["hd-rotated"].width, variants["hd-rotated"].height) == (1280, 720)
+    assert variants["preview"].width == 1600
+
+
 def test_a_failure_while_outputs_are_made_side_by_side_is_a_rejection(large_jpeg, monkeypatch):
     encode_one = imaging._encode
 
