@@ -52,6 +52,7 @@ class Job:
     upload: Upload | None = None
     claimed: bool = False
     size: int = 0
+    etag: str | None = None
     data: bytes = b""
     probe: imaging.Probe | None = None
     encoded: list[imaging.Encoded] = field(default_factory=list)
@@ -81,6 +82,11 @@ def _try_claim(job: Job) -> bool:
     )
     # The cleanup may expire an upload just as its object lands; what arrived is processed.
     late = upload.status == Status.EXPIRED and blobs.exists(job.key)
+    if upload.status == Status.FAILED:
+        # The still-valid upload URL was used again after the verdict: the bytes are never
+        # processed (a new version is a replacement), so they are not kept either.
+        blobs.delete([job.key])
+        raise Skip("already failed; an object posted again was removed")
     if upload.status != Status.AWAITING_UPLOAD and not stuck and not late:
         raise Skip(f"already {upload.status}")
     now = now_iso()
@@ -121,10 +127,14 @@ def head(job: Job) -> None:
     if found.size > limit:
         raise Rejected("too_large", f"the upload is {found.size} bytes; the limit is {limit} bytes")
     job.size = found.size
+    job.etag = found.etag
 
 
 def read(job: Job) -> None:
-    data = blobs.read(job.key, settings.get().max_upload_bytes)
+    # Pinned to the object head() measured: if the upload URL is used again meanwhile, the
+    # read fails (a transient error: the claim is released and the newer object's own event
+    # processes it) rather than validating one object and recording another's size.
+    data = blobs.read(job.key, settings.get().max_upload_bytes, if_match=job.etag)
     if data is None:
         raise Rejected("missing", "the uploaded object is no longer in storage")
     if len(data) > settings.get().max_upload_bytes:
@@ -308,24 +318,38 @@ def _read_again(job: Job, upload_was: Status) -> None:
 
 
 def _release(job: Job) -> None:
-    """Hand a claimed upload back (processing → awaiting_upload) so a retry can claim it."""
+    """Hand a claimed upload back (processing → awaiting_upload) so a retry can claim it. A
+    write that loses to an edit made meanwhile reads the record again, as the verdict does;
+    one that loses for good leaves the upload to the cleanup's re-drive."""
     if not job.claimed or job.image is None or job.upload is None:
         return
-    now = now_iso()
     try:
-        records.save_transition(
-            replace(
-                job.image,
-                status=Status.AWAITING_UPLOAD,
-                updatedAt=now,
-                version=job.image.version + 1,
-            ),
-            replace(job.upload, status=Status.AWAITING_UPLOAD),
-            upload_was=Status.PROCESSING,
-            image_version_was=job.image.version,
+        for _ in range(WRITE_ATTEMPTS):
+            now = now_iso()
+            try:
+                records.save_transition(
+                    replace(
+                        job.image,
+                        status=Status.AWAITING_UPLOAD,
+                        updatedAt=now,
+                        version=job.image.version + 1,
+                    ),
+                    replace(job.upload, status=Status.AWAITING_UPLOAD),
+                    upload_was=Status.PROCESSING,
+                    image_version_was=job.image.version,
+                )
+                return
+            except records.Conflict:
+                _read_again(job, Status.PROCESSING)
+    except Skip as skip:
+        log_event(
+            "upload_release_lost", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip)
         )
+        return
     except Exception:
         log.exception("could not release the claim; the cleanup will re-drive it")
+        return
+    log.warning("the record kept changing while the claim was released; the cleanup re-drives it")
 
 
 def _remove_version(image_id: str, content: Content) -> None:

@@ -44,7 +44,8 @@ class Settings:
     cleanup_rate_minutes: int = 60
     cleanup_grace_seconds: int = 300
     cleanup_stuck_seconds: int = 300
-    cleanup_max_attempts: int = 3
+    # Lambda tries an S3 event 3 times; the cleanup re-drives at least twice after that.
+    cleanup_max_attempts: int = 5
     cleanup_orphan_age_seconds: int = 86_400
     cleanup_tombstone_retention_days: int = 30
     cleanup_batch: int = 100
@@ -160,7 +161,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         cleanup_rate_minutes=_int(env, "CLEANUP_RATE_MINUTES", 60),
         cleanup_grace_seconds=_int(env, "CLEANUP_GRACE_SECONDS", 300, minimum=0),
         cleanup_stuck_seconds=_int(env, "CLEANUP_STUCK_SECONDS", 300, minimum=0),
-        cleanup_max_attempts=_int(env, "CLEANUP_MAX_ATTEMPTS", 3),
+        cleanup_max_attempts=_int(env, "CLEANUP_MAX_ATTEMPTS", 5),
         cleanup_orphan_age_seconds=_int(env, "CLEANUP_ORPHAN_AGE_SECONDS", 86_400, minimum=0),
         cleanup_tombstone_retention_days=_int(env, "TOMBSTONE_RETENTION_DAYS", 30, minimum=0),
         cleanup_batch=_int(env, "CLEANUP_BATCH", 100),

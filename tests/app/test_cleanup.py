@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import moto.dynamodb.models as moto_dynamodb
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto.dynamodb.models.table import Table
 
 from chalicelib import aws, blobs, cleanup, processing, records, service, settings
@@ -209,6 +210,24 @@ def test_a_stuck_processing_upload_is_redriven_to_ready(resources, photo):
     assert cleanup.run(later(seconds=301))["redriven"] == 1
     assert records.get_image(image_id).status == Status.READY
     assert upload_of(key).attempts == 2
+
+
+def test_an_upload_released_through_lambdas_three_tries_is_redriven_to_ready(
+    resources, photo, monkeypatch
+):
+    image_id, key = new_upload(photo)
+
+    def unreachable(*args, **kwargs):
+        raise EndpointConnectionError(endpoint_url="https://s3.example")
+
+    monkeypatch.setattr(blobs, "read", unreachable)
+    for _ in range(3):  # the event and Lambda's two retries, all during an S3 outage
+        with pytest.raises(EndpointConnectionError):
+            processing.process(key)
+    monkeypatch.undo()
+
+    assert cleanup.run(later(seconds=400))["redriven"] == 1
+    assert records.get_image(image_id).status == Status.READY
 
 
 def test_an_upload_stuck_through_its_attempts_fails_with_processing_timeout(

@@ -3,7 +3,7 @@
 import tracemalloc
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chalicelib import aws, blobs, errors, processing, records, service, settings
 from chalicelib.access import Access
@@ -126,6 +126,70 @@ def test_a_transient_error_releases_the_claim_so_a_retry_succeeds(resources, mon
     assert records.get_image(image_id).status == Status.AWAITING_UPLOAD
     monkeypatch.undo()
     assert processing.process(key) == "ready"
+
+
+def test_a_transient_error_after_an_edit_made_meanwhile_still_lets_the_retry_finish(
+    resources, monkeypatch
+):
+    image_id, key = new_upload(jpeg())
+    make = processing.make_variants
+
+    def make_edit_then_fail(job):
+        make(job)
+        service.update_image(records.get_image(job.image_id), {"title": "mine"})
+        raise EndpointConnectionError(endpoint_url="https://s3.example")
+
+    monkeypatch.setattr(
+        processing,
+        "STEPS",
+        tuple(make_edit_then_fail if step is make else step for step in processing.STEPS),
+    )
+    with pytest.raises(EndpointConnectionError):
+        processing.process(key)
+    assert records.get_image(image_id).status == Status.AWAITING_UPLOAD
+    monkeypatch.undo()
+
+    assert processing.process(key) == "ready"  # Lambda's retry of the event
+    image = records.get_image(image_id)
+    assert (image.status, image.title) == (Status.READY, "mine")
+
+
+def test_an_object_posted_again_after_a_failed_verdict_is_removed_by_its_event(resources):
+    image_id, key = new_upload(b"not an image")
+    assert processing.process(key) == "failed"
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=b"nor is this")
+
+    assert processing.process(key) == "skipped"
+
+    assert blobs.head(key) is None
+    assert records.get_image(image_id).failure.code == "not_an_image"
+
+
+def test_an_object_posted_again_between_head_and_read_is_not_validated_in_its_place(
+    resources, monkeypatch
+):
+    first, second = jpeg((1200, 900)), jpeg((800, 600))
+    image_id, key = new_upload(first)
+    head = processing.head
+
+    def head_then_post_again(job):
+        head(job)
+        aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=second)
+
+    monkeypatch.setattr(
+        processing,
+        "STEPS",
+        tuple(head_then_post_again if step is head else step for step in processing.STEPS),
+    )
+    with pytest.raises(ClientError) as refused:
+        processing.process(key)
+    assert refused.value.response["Error"]["Code"] in ("PreconditionFailed", "412")
+    assert records.get_image(image_id).status == Status.AWAITING_UPLOAD
+    monkeypatch.undo()
+
+    assert processing.process(key) == "ready"  # the second object's own event
+    content = records.get_image(image_id).content
+    assert (content.width, content.height, content.bytes) == (800, 600, len(second))
 
 
 def test_an_event_for_a_deleted_image_removes_the_object(resources):
