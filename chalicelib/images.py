@@ -76,6 +76,9 @@ class Content:
     sha256: str
     frames: int
     variants: dict[str, Variant]
+    # The ETag of the original that was validated: an object posted again to the same
+    # upload URL has another one. None on records written before it was kept.
+    etag: str | None = None
 
 
 @dataclass
@@ -171,6 +174,7 @@ def _content_from_item(item: dict[str, Any]) -> Content:
         sha256=item["sha256"],
         frames=int(item["frames"]),
         variants=variants,
+        etag=item.get("etag"),
     )
 
 

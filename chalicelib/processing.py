@@ -51,6 +51,7 @@ class Job:
     image: Image | None = None
     upload: Upload | None = None
     claimed: bool = False
+    reposted: bool = False  # a ready upload's object was replaced through its upload URL
     size: int = 0
     etag: str | None = None
     data: bytes = b""
@@ -82,12 +83,13 @@ def _try_claim(job: Job) -> bool:
     )
     # The cleanup may expire an upload just as its object lands; what arrived is processed.
     late = upload.status == Status.EXPIRED and blobs.exists(job.key)
+    job.reposted = upload.status == Status.READY and _posted_again(job.key, image.content)
     if upload.status == Status.FAILED:
         # The still-valid upload URL was used again after the verdict: the bytes are never
         # processed (a new version is a replacement), so they are not kept either.
         blobs.delete([job.key])
         raise Skip("already failed; an object posted again was removed")
-    if upload.status != Status.AWAITING_UPLOAD and not stuck and not late:
+    if upload.status != Status.AWAITING_UPLOAD and not stuck and not late and not job.reposted:
         raise Skip(f"already {upload.status}")
     now = now_iso()
     claimed_image = replace(
@@ -114,6 +116,16 @@ def _try_claim(job: Job) -> bool:
         return False  # read again: another run claimed it, or the image was edited
     job.image, job.upload, job.claimed = claimed_image, claimed_upload, True
     return True
+
+
+def _posted_again(key: str, served: Content | None) -> bool:
+    """Whether the object under a ready upload's key is no longer the one validated: its
+    upload URL (valid for minutes) was used again, so the served original is unchecked
+    bytes until they are processed like a new version."""
+    if served is None or served.key != key or served.etag is None:
+        return False
+    found = blobs.head(key)
+    return found is not None and found.etag != served.etag
 
 
 def head(job: Job) -> None:
@@ -177,6 +189,7 @@ def record_ready(job: Job) -> None:
         sha256=hashlib.sha256(job.data).hexdigest(),
         frames=job.probe.frames,
         variants=job.variants,
+        etag=job.etag,
     )
     previous = job.image.content
     try:
@@ -187,6 +200,7 @@ def record_ready(job: Job) -> None:
         raise
     if previous and previous.uploadId != job.upload_id:
         _remove_version(job.image_id, previous)
+    if previous and previous.sha256 != content.sha256:
         blobs.delete_prefix(f"{blobs.RENDERS}{job.image_id}/")
 
 
@@ -254,8 +268,17 @@ def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESS
     )
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"
+    # A ready upload whose original was overwritten through its URL cannot go back to the
+    # version it had: that original is gone, so its variants and renders go too.
+    lost = job.image.content if job.reposted else None
     try:
-        _finish(job, Status.FAILED, failure=Failure(code, message), upload_was=upload_was)
+        _finish(
+            job,
+            Status.FAILED,
+            failure=Failure(code, message),
+            upload_was=upload_was,
+            drop_content=lost is not None,
+        )
     except Skip as skip:
         log_event(
             "upload_fail_lost", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip)
@@ -263,6 +286,9 @@ def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESS
         return "skipped"
     # The rejected bytes are never served; keep no copy of them (or of partial variants).
     blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
+    if lost is not None:
+        _remove_version(job.image_id, lost)
+        blobs.delete_prefix(f"{blobs.RENDERS}{job.image_id}/")
     return "failed"
 
 
@@ -273,6 +299,7 @@ def _finish(
     content: Content | None = None,
     failure: Failure | None = None,
     upload_was: Status = Status.PROCESSING,
+    drop_content: bool = False,
 ) -> None:
     """Record the verdict on the image and its upload row in one conditional write. A failed
     upload leaves the image's content (the version being served) as it was. An edit made
@@ -286,7 +313,7 @@ def _finish(
             failure=failure,
             processedAt=now,
             updatedAt=now,
-            content=content or job.image.content,
+            content=None if drop_content else content or job.image.content,
             version=job.image.version + 1,
         )
         upload = replace(

@@ -1,5 +1,6 @@
 """The upload pipeline in-process against moto: verdicts, idempotence, bounded work."""
 
+import hashlib
 import tracemalloc
 
 import pytest
@@ -190,6 +191,40 @@ def test_an_object_posted_again_between_head_and_read_is_not_validated_in_its_pl
     assert processing.process(key) == "ready"  # the second object's own event
     content = records.get_image(image_id).content
     assert (content.width, content.height, content.bytes) == (800, 600, len(second))
+
+
+def test_a_ready_image_posted_again_through_its_upload_url_is_processed_again(resources):
+    first, second = jpeg((1200, 900)), jpeg((900, 1200))
+    image_id, key = new_upload(first)
+    assert processing.process(key) == "ready"
+
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=second)
+    assert processing.process(key) == "ready"
+
+    content = records.get_image(image_id).content
+    assert content.sha256 == hashlib.sha256(second).hexdigest()
+    assert (content.width, content.height) == (900, 1200)
+    assert content.variants["preview"].height == 1200
+
+
+def test_a_ready_image_posted_again_with_a_non_image_fails_and_serves_nothing_unchecked(
+    resources,
+):
+    image_id, key = new_upload(jpeg())
+    assert processing.process(key) == "ready"
+
+    html = b"<html><script>alert(1)</script></html>"
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=html)
+    assert processing.process(key) == "failed"
+
+    image = records.get_image(image_id)
+    assert (image.status, image.failure.code, image.content) == (
+        Status.FAILED,
+        "not_an_image",
+        None,
+    )
+    assert blobs.head(key) is None
+    assert variant_keys(image_id) == []
 
 
 def test_an_event_for_a_deleted_image_removes_the_object(resources):

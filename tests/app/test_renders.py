@@ -57,9 +57,9 @@ def reads(monkeypatch):
     keys: list[str] = []
     real = blobs.read
 
-    def spy(key: str, max_bytes: int):
+    def spy(key: str, max_bytes: int, **options):
         keys.append(key)
-        return real(key, max_bytes)
+        return real(key, max_bytes, **options)
 
     monkeypatch.setattr(blobs, "read", spy)
     return keys
