@@ -159,6 +159,43 @@ def test_an_object_above_max_upload_bytes_fails_as_too_large(stack):
     assert record["failure"]["code"] == "too_large"
 
 
+def wait_for(stack, image_id: str, done, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = stack.call("GET", f"/images/{image_id}", "demo").json()
+        if done(record):
+            return record
+        assert time.monotonic() < deadline, f"still {record['status']} after {timeout}s"
+        time.sleep(0.2)
+
+
+def test_an_upload_url_used_again_after_ready_never_leaves_unchecked_bytes_served(stack):
+    created = stack.call(
+        "POST", "/images", "demo", json={"filename": "again.jpg", "contentType": "image/jpeg"}
+    )
+    form = created.json()["upload"]
+    image_id = created.json()["image"]["id"]
+
+    def post(data: bytes) -> None:
+        files = {"file": ("again.jpg", data, "image/jpeg")}
+        sent = requests.post(form["url"], data=form["fields"], files=files, timeout=60)
+        assert sent.status_code in (200, 201, 204), sent.text
+
+    post(pictures.jpeg((800, 600), (200, 40, 40)))
+    first = wait_for(stack, image_id, lambda r: r["status"] == "ready")
+    post(pictures.jpeg((600, 800), (40, 40, 200)))
+    second = wait_for(
+        stack, image_id, lambda r: r["status"] == "ready" and r["version"] > first["version"]
+    )
+    assert (second["width"], second["height"]) == (600, 800)
+
+    post(b"<html><script>alert(1)</script></html>")
+    third = wait_for(stack, image_id, lambda r: r["status"] == "failed")
+    assert third["failure"]["code"] == "not_an_image"
+    original = stack.call("GET", f"/images/{image_id}/content/original", "demo")
+    assert original.status_code == 409
+
+
 def test_the_same_s3_event_delivered_twice_changes_nothing_the_second_time(stack):
     image = upload(stack, "demo", small_jpeg())
     record = wait_until_done(stack, "demo", image["id"])
