@@ -1,6 +1,7 @@
 """Checks of what callers send: JSON bodies, text fields, query parameters."""
 
 import json
+import re
 from typing import Any
 
 from chalicelib.errors import Invalid
@@ -18,6 +19,8 @@ IMAGE_TYPES = frozenset(
         "image/heif",
     }
 )
+
+_SHORT_INTEGER = re.compile(r"[0-9]{1,9}")
 
 
 def json_object(raw: bytes | str | None) -> dict[str, Any]:
@@ -81,6 +84,8 @@ def integer(params: dict[str, str], name: str, *, default: int, low: int, high: 
     raw = params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only, and few of them: str.isdigit() also accepts "²", which int()
+    # refuses, and int() refuses numbers of more than 4,300 digits.
+    if not _SHORT_INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
         raise Invalid(f"{name} must be an integer from {low} to {high}")
     return int(raw)
