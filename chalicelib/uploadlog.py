@@ -14,6 +14,8 @@ from chalicelib.errors import Invalid
 from chalicelib.images import now_iso
 
 MAX_EMPTY_DAYS = 31  # how far back one request walks through empty days
+# No upload is older than the service, so no cursor names a day before it.
+FIRST_DAY = date(2026, 1, 1)
 
 
 def list_uploads(access: Access, params: dict[str, str]) -> dict[str, Any]:
@@ -50,11 +52,20 @@ def _everyone(limit: int, status, cursor: str | None) -> dict[str, Any]:
             next_cursor = (
                 cursors.encode({"day": day.isoformat(), **page.next_key})
                 if page.next_key
-                else cursors.encode({"day": (day - timedelta(1)).isoformat()})
+                else _day_before(day)
             )
             return {"uploads": [row.public() for row in rows], "cursor": next_cursor}
+        if day <= FIRST_DAY:
+            break
         day, start = day - timedelta(days=1), None
     return {"uploads": [row.public() for row in rows], "cursor": None}
+
+
+def _day_before(day: date) -> str | None:
+    """The cursor for the day before `day`; None when there are no older days."""
+    return (
+        cursors.encode({"day": (day - timedelta(days=1)).isoformat()}) if day > FIRST_DAY else None
+    )
 
 
 def _day_cursor(cursor: str | None) -> tuple[date, dict[str, Any] | None]:
@@ -65,6 +76,11 @@ def _day_cursor(cursor: str | None) -> tuple[date, dict[str, Any] | None]:
         day = date.fromisoformat(raw.pop("day"))
     except (KeyError, TypeError, ValueError):
         raise Invalid("cursor is malformed") from None
+    # A day after today is allowed only by one: the cursor may come from an instance whose
+    # clock has passed midnight already.
+    today = date.fromisoformat(now_iso()[:10])
+    if not FIRST_DAY <= day <= today + timedelta(days=1):
+        raise Invalid("cursor is malformed")
     names = set(records.start_key_names(records.DAY_INDEX))
     if raw and (set(raw) != names or raw["gsi4pk"] != f"DAY#{day.isoformat()}"):
         raise Invalid("cursor is malformed")

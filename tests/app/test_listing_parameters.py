@@ -56,3 +56,10 @@ def test_a_limit_that_is_not_an_integer_in_range_is_400_naming_the_range(as_user
 def test_a_limit_in_range_is_accepted(as_user, listing):
     assert as_user(f"{listing}?limit=100").status_code == 200
     assert as_user(f"{listing}?limit=007").status_code == 200
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "2025-12-31", "9999-12-31"])
+def test_an_all_users_log_cursor_naming_a_day_out_of_range_is_400(as_user, day):
+    response = as_user("/uploads?all=true&cursor=" + _cursor({"day": day}), ADMIN)
+    assert response.status_code == 400, response.body[:300]
+    assert response.json_body["Message"] == "cursor is malformed"
