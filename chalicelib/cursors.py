@@ -44,6 +44,8 @@ def decode(cursor: str | None, index: str, partition: str) -> dict[str, Any] | N
     names = records.start_key_names(index)
     if set(key) != set(names) or key[names[2]] != partition:
         raise Invalid("cursor is malformed or belongs to another listing")
+    if not records.is_start_key(index, key):
+        raise Invalid("cursor is malformed")
     return key
 
 

@@ -11,6 +11,7 @@ Every change to an image is conditional on its `version`; a change that moves an
 between statuses is one transaction over the image and the upload, conditional on both.
 """
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -335,6 +336,31 @@ def _key_names(index: str) -> tuple[str, ...]:
 
 def start_key_names(index: str) -> tuple[str, ...]:
     return _key_names(index)
+
+
+_ID = r"[A-Za-z0-9_-]{1,100}"
+_DAY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_CLOCK = r"T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
+# The start keys each index gives out, values joined by newlines in _key_names' order: the
+# image or upload id is the same in the table's key and the index's sort key, and a day's
+# partition holds only that day's times.
+_START_KEYS = {
+    OWNER_INDEX: re.compile(rf"IMG#(?P<id>{_ID})\nIMG\nOWNER#[^\n]+\n{_DAY}{_CLOCK}#(?P=id)"),
+    COLLECTION_INDEX: re.compile(rf"IMG#(?P<id>{_ID})\nIMG\nCOLL#[^\n]+\n{_DAY}{_CLOCK}#(?P=id)"),
+    LOG_INDEX: re.compile(rf"IMG#{_ID}\nUP#(?P<up>{_ID})\nLOG#[^\n]+\n{_DAY}{_CLOCK}#(?P=up)"),
+    DAY_INDEX: re.compile(
+        rf"IMG#{_ID}\nUP#(?P<up>{_ID})\nDAY#(?P<day>{_DAY})\n(?P=day){_CLOCK}#(?P=up)"
+    ),
+}
+
+
+def is_start_key(index: str, key: dict[str, Any]) -> bool:
+    """Whether `key` has the shape of a start key this index gives out. DynamoDB refuses a
+    start key with empty or ill-formed values as a server error, not as the caller's."""
+    names = _key_names(index)
+    if set(key) != set(names) or not all(isinstance(key[name], str) for name in names):
+        return False
+    return _START_KEYS[index].fullmatch("\n".join(key[name] for name in names)) is not None
 
 
 def _status_filter(status: Status | None, collection_id: str | None = None) -> Any:

@@ -81,7 +81,9 @@ def _day_cursor(cursor: str | None) -> tuple[date, dict[str, Any] | None]:
     today = date.fromisoformat(now_iso()[:10])
     if not FIRST_DAY <= day <= today + timedelta(days=1):
         raise Invalid("cursor is malformed")
-    names = set(records.start_key_names(records.DAY_INDEX))
-    if raw and (set(raw) != names or raw["gsi4pk"] != f"DAY#{day.isoformat()}"):
+    if raw and (
+        not records.is_start_key(records.DAY_INDEX, raw)
+        or raw["gsi4pk"] != f"DAY#{day.isoformat()}"
+    ):
         raise Invalid("cursor is malformed")
     return day, raw or None
