@@ -290,6 +290,11 @@ def _query(
     return _table().query(**params)
 
 
+# A filter may match few of a partition's items; a filtered page examines at most this many
+# times its limit, so its cost grows with the page, never with the partition.
+FILTERED_EXAMINE_FACTOR = 5
+
+
 class Page:
     """One page of a listing: the items, where to go on from, and what the query examined."""
 
@@ -299,29 +304,40 @@ class Page:
         self.scanned = scanned
 
 
-def _page(condition: Any, index: str, limit: int, start: Any, filter_: Any, convert) -> Page:
-    """Newest first, up to `limit` items; with a filter, query on until the page is full."""
+def _page(
+    condition: Any,
+    index: str,
+    limit: int,
+    start: Any,
+    filter_: Any,
+    convert,
+    examine: int | None = None,
+) -> Page:
+    """Newest first, up to `limit` items, examining at most `examine` items (by default the
+    limit, or FILTERED_EXAMINE_FACTOR times it with a filter). A filtered page may so end
+    short, even empty, with a next key: the caller pages on from there."""
+    if examine is None:
+        examine = limit if filter_ is None else limit * FILTERED_EXAMINE_FACTOR
     items: list[Any] = []
     scanned = 0
     while True:
         response = _query(
             condition,
             index=index,
-            limit=limit - len(items) if filter_ is None else limit,
+            limit=examine - scanned,
             start=start,
             newest_first=True,
             filter_=filter_,
         )
-        scanned += response.get("ScannedCount", 0)
-        for item in response["Items"]:
-            if len(items) < limit:
-                items.append(item)
+        scanned += response["ScannedCount"]
+        items.extend(response["Items"])
         start = response.get("LastEvaluatedKey")
-        if len(items) >= limit or not start:
+        if len(items) >= limit or scanned >= examine or not start:
             break
-    if len(items) >= limit and items:
-        last = items[-1]
-        start = {name: last[name] for name in _key_names(index)}
+    if len(items) >= limit:
+        # The page ends at its last item, even where the query examined more.
+        items = items[:limit]
+        start = {name: items[-1][name] for name in _key_names(index)}
     return Page([convert(item) for item in items], start, scanned)
 
 
@@ -417,7 +433,16 @@ def log_of_owner(
     )
 
 
-def log_of_day(day: str, *, limit: int, start: Any = None, status: Status | None = None) -> Page:
+def log_of_day(
+    day: str,
+    *,
+    limit: int,
+    start: Any = None,
+    status: Status | None = None,
+    examine: int | None = None,
+) -> Page:
+    """One day's uploads; `examine` bounds the items examined (a request reading several
+    days shares one bound between them)."""
     return _page(
         Key("gsi4pk").eq(f"DAY#{day}"),
         DAY_INDEX,
@@ -425,6 +450,7 @@ def log_of_day(day: str, *, limit: int, start: Any = None, status: Status | None
         start,
         _status_filter(status),
         Upload.from_item,
+        examine,
     )
 
 

@@ -43,12 +43,15 @@ def list_uploads(access: Access, params: dict[str, str]) -> dict[str, Any]:
 def _everyone(limit: int, status, cursor: str | None) -> dict[str, Any]:
     day, start = _day_cursor(cursor)
     rows: list[Any] = []
+    # One bound on the items examined for the whole request, however many days it reads.
+    examine = limit if status is None else limit * records.FILTERED_EXAMINE_FACTOR
     for _ in range(MAX_EMPTY_DAYS):
         page = records.log_of_day(
-            day.isoformat(), limit=limit - len(rows), start=start, status=status
+            day.isoformat(), limit=limit - len(rows), start=start, status=status, examine=examine
         )
         rows.extend(page.items)
-        if len(rows) >= limit:
+        examine -= page.scanned
+        if len(rows) >= limit or examine <= 0:
             next_cursor = (
                 cursors.encode({"day": day.isoformat(), **page.next_key})
                 if page.next_key
