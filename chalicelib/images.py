@@ -203,6 +203,12 @@ class Upload:
     durationMs: int | None = None
     replaces: str | None = None
     deletedAt: str | None = None
+    # The content type its uploader declared. A replacement's filename and type reach the
+    # image only when it is served, so the version served until then keeps its own.
+    declaredType: str | None = None
+    # Whether the replacement named a filename: if not, the image keeps its own, including
+    # a rename made while the replacement was pending.
+    renames: bool = False
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Upload":

@@ -316,6 +316,13 @@ def _finish(
             content=None if drop_content else content or job.image.content,
             version=job.image.version + 1,
         )
+        if content is not None and job.upload.replaces:
+            # The replacement is served from now on: the record takes its name and type.
+            image = replace(
+                image,
+                filename=job.upload.filename if job.upload.renames else image.filename,
+                declaredType=job.upload.declaredType or image.declaredType,
+            )
         upload = replace(
             job.upload, status=status, failure=failure, processedAt=now, durationMs=_elapsed_ms(job)
         )

@@ -19,7 +19,9 @@ def _expiry(now: str) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def new_upload(caller: Caller, image_id: str, upload_id: str, filename: str, now: str) -> Upload:
+def new_upload(
+    caller: Caller, image_id: str, upload_id: str, filename: str, content_type: str, now: str
+) -> Upload:
     """A log row for an upload that is now awaited at its own key."""
     return Upload(
         imageId=image_id,
@@ -27,6 +29,7 @@ def new_upload(caller: Caller, image_id: str, upload_id: str, filename: str, now
         ownerId=caller.id,
         ownerName=caller.name,
         filename=filename,
+        declaredType=content_type,
         status=Status.AWAITING_UPLOAD,
         createdAt=now,
         expiresAt=_expiry(now),
@@ -59,7 +62,7 @@ def _new_image(
         description=description,
         collectionId=collection_id,
     )
-    upload = new_upload(caller, image_id, upload_id, filename, now)
+    upload = new_upload(caller, image_id, upload_id, filename, content_type, now)
     return image, upload
 
 
@@ -190,21 +193,25 @@ def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[
     """A new presigned upload for an image; the served version stays until it is replaced."""
     validation.only_fields(body, {"filename", "contentType"})
     content_type = validation.content_type(body)
-    filename = validation.filename(body, required=False) or image.filename
+    named_filename = validation.filename(body, required=False)
+    filename = named_filename or image.filename
     if image.status == Status.PROCESSING:
         raise Conflict("an upload of this image is being processed; try again when it is done")
     now = now_iso()
     upload_id = new_id("up")
-    upload = new_upload(caller, image.id, upload_id, filename, now)
+    upload = new_upload(caller, image.id, upload_id, filename, content_type, now)
     upload.replaces = image.content.uploadId if image.content else None
+    upload.renames = named_filename is not None
+    # A served version keeps its filename and type (its downloads are named by them) until
+    # the pipeline serves the replacement; with nothing served, the record names the upload.
+    named = {} if image.content else {"filename": filename, "declaredType": content_type}
     updated = Image(
         **{
             **image.__dict__,
             "uploadId": upload_id,
             "status": Status.AWAITING_UPLOAD,
             "failure": None,
-            "filename": filename,
-            "declaredType": content_type,
+            **named,
             "updatedAt": now,
             "version": image.version + 1,
         }

@@ -1,10 +1,12 @@
 """The upload pipeline in-process against moto: verdicts, idempotence, bounded work."""
 
 import hashlib
+import io
 import tracemalloc
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from PIL import Image as PILImage
 
 from chalicelib import aws, blobs, errors, processing, records, service, settings
 from chalicelib.access import Access
@@ -313,3 +315,83 @@ def test_an_image_deleted_while_its_upload_is_processed_keeps_no_objects(resourc
     assert records.get_image(image_id).status == Status.DELETED
     assert blobs.head(key) is None
     assert variant_keys(image_id) == []
+
+
+def _download_name(url: str) -> str:
+    from urllib.parse import parse_qs, urlparse
+
+    return parse_qs(urlparse(url).query)["response-content-disposition"][0]
+
+
+def _replace(image_id: str, body: dict, data: bytes) -> str:
+    created = service.replace_content(ALICE, records.get_image(image_id), body)
+    key = created["upload"]["fields"]["key"]
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=data)
+    return processing.process(key)
+
+
+def test_a_failed_replacement_keeps_the_served_versions_filename_and_type(resources):
+    image_id, key = new_upload(jpeg(), filename="cat.jpg")
+    assert processing.process(key) == "ready"
+    replacement = {"filename": "dog.png", "contentType": "image/png"}
+    assert _replace(image_id, replacement, b"not an image at all") == "failed"
+    image = records.get_image(image_id)
+    assert image.content.format == "jpeg"
+    assert (image.filename, image.declaredType) == ("cat.jpg", "image/jpeg")
+    url = service.content_url(image, "original")
+    assert _download_name(url) == 'inline; filename="cat.jpg"'
+    rows = {row.filename: row.status for row in records.uploads_of(image_id)}
+    assert rows == {"cat.jpg": Status.READY, "dog.png": Status.FAILED}
+
+
+def test_a_rename_made_while_a_replacement_is_pending_is_kept_once_it_is_served(resources):
+    image_id, key = new_upload(jpeg(), filename="cat.jpg")
+    assert processing.process(key) == "ready"
+    created = service.replace_content(
+        ALICE, records.get_image(image_id), {"contentType": "image/jpeg"}
+    )
+    service.update_image(records.get_image(image_id), {"filename": "tabby.jpg"})
+
+    new_key = created["upload"]["fields"]["key"]
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=new_key, Body=jpeg((800, 600)))
+    assert processing.process(new_key) == "ready"
+
+    image = records.get_image(image_id)
+    assert (image.filename, image.content.width) == ("tabby.jpg", 800)
+
+
+def test_a_replacement_gives_the_image_its_filename_and_type_once_it_is_served(resources):
+    image_id, key = new_upload(jpeg(), filename="cat.jpg")
+    assert processing.process(key) == "ready"
+    created = service.replace_content(
+        ALICE, records.get_image(image_id), {"filename": "dog.png", "contentType": "image/png"}
+    )
+    assert (created["image"]["filename"], created["image"]["declaredType"]) == (
+        "cat.jpg",
+        "image/jpeg",
+    )
+    new_key = created["upload"]["fields"]["key"]
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (64, 48), (1, 2, 3)).save(buffer, "PNG")
+    png = buffer.getvalue()
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=new_key, Body=png)
+    assert processing.process(new_key) == "ready"
+    image = records.get_image(image_id)
+    assert (image.filename, image.declaredType, image.content.format) == (
+        "dog.png",
+        "image/png",
+        "png",
+    )
+    url = service.content_url(image, "original")
+    assert _download_name(url) == 'inline; filename="dog.png"'
+
+
+def test_a_replacement_of_an_image_never_served_names_the_record_at_once(resources):
+    image_id, _ = new_upload(None, filename="first.jpg")
+    created = service.replace_content(
+        ALICE, records.get_image(image_id), {"filename": "second.png", "contentType": "image/png"}
+    )
+    assert (created["image"]["filename"], created["image"]["declaredType"]) == (
+        "second.png",
+        "image/png",
+    )
