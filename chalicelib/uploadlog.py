@@ -2,7 +2,9 @@
 
 A user reads their own rows (a Query on the `log` index). Admins may read one user's rows,
 or everyone's: those come from the `logByDay` index, one partition per UTC day, read newest
-day first, so even the all-users view is a bounded series of Queries, never a Scan.
+day first, so even the all-users view is a bounded series of Queries, never a Scan. One
+request reads at most MAX_DAYS days; a page that ran out of days before it filled (even an
+empty one) has a cursor for the next older day, down to FIRST_DAY.
 """
 
 from datetime import date, timedelta
@@ -13,7 +15,7 @@ from chalicelib.access import Access
 from chalicelib.errors import Invalid
 from chalicelib.images import now_iso
 
-MAX_EMPTY_DAYS = 31  # how far back one request walks through empty days
+MAX_DAYS = 31  # how many days one request reads before it answers with what it has
 # No upload is older than the service, so no cursor names a day before it.
 FIRST_DAY = date(2026, 1, 1)
 
@@ -45,7 +47,7 @@ def _everyone(limit: int, status, cursor: str | None) -> dict[str, Any]:
     rows: list[Any] = []
     # One bound on the items examined for the whole request, however many days it reads.
     examine = limit if status is None else limit * records.FILTERED_EXAMINE_FACTOR
-    for _ in range(MAX_EMPTY_DAYS):
+    for _ in range(MAX_DAYS):
         page = records.log_of_day(
             day.isoformat(), limit=limit - len(rows), start=start, status=status, examine=examine
         )
@@ -59,9 +61,13 @@ def _everyone(limit: int, status, cursor: str | None) -> dict[str, Any]:
             )
             return {"uploads": [row.public() for row in rows], "cursor": next_cursor}
         if day <= FIRST_DAY:
-            break
+            return {"uploads": [row.public() for row in rows], "cursor": None}
         day, start = day - timedelta(days=1), None
-    return {"uploads": [row.public() for row in rows], "cursor": None}
+    # The look-back ran out before the page filled: the client goes on from the next day.
+    return {
+        "uploads": [row.public() for row in rows],
+        "cursor": cursors.encode({"day": day.isoformat()}),
+    }
 
 
 def _day_before(day: date) -> str | None:

@@ -1,11 +1,12 @@
 """The processing log as admins read it: every user's uploads, newest day first."""
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
-from chalicelib import records, service, uploadlog
+from chalicelib import aws, cursors, records, service, uploadlog
 from chalicelib.access import Access
 from chalicelib.images import Caller
+from tests.support.aws_guards import query_costs
 
 ALICE = Caller(id="alice-sub", name="alice")
 ADMIN = Caller(id="admin-sub", name="admin", groups=frozenset({"admins"}))
@@ -36,3 +37,21 @@ def test_paging_the_all_users_log_ends_at_the_first_day_of_the_service(resources
     first = _upload_made_on(uploadlog.FIRST_DAY)
     seen, _ = _every_page(limit=1)
     assert seen == [first]
+
+
+def test_rows_older_than_one_requests_look_back_are_reached_by_paging_on(resources):
+    today = date.fromisoformat(uploadlog.now_iso()[:10])
+    old = _upload_made_on(today - timedelta(days=uploadlog.MAX_DAYS + 9))
+    new = _upload_made_on(today)
+    costs = query_costs(aws.table().meta.client)
+    seen, pages = _every_page(limit=20)
+    assert seen == [new, old]
+    assert costs.queries <= pages * uploadlog.MAX_DAYS
+
+
+def test_a_request_that_reads_only_empty_days_answers_with_a_cursor_for_the_next_day(resources):
+    today = date.fromisoformat(uploadlog.now_iso()[:10])
+    page = uploadlog.list_uploads(Access(ADMIN), {"all": "true"})
+    assert page["uploads"] == []
+    next_day = today - timedelta(days=uploadlog.MAX_DAYS)
+    assert page["cursor"] == cursors.encode({"day": next_day.isoformat()})
