@@ -51,23 +51,40 @@ def test_paging_through_45_images_at_limit_20_gives_each_once_newest_first(stack
     assert seen == list(reversed(made))
 
 
+def forged_owner(cursor: str) -> str:
+    return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["gsi1pk"]
+
+
 def test_a_bad_cursor_is_400(stack, pager):
-    create(stack, "demo", "one.jpg")
-    create(stack, "demo", "two.jpg")
+    for user in ("demo", pager):
+        create(stack, user, "one.jpg")
+        create(stack, user, "two.jpg")
     other = stack.call("GET", "/images?limit=1", "demo").json()["cursor"]
     assert other
     mine = stack.call("GET", "/images?limit=1", pager).json()["cursor"]
     forged = json.loads(base64.urlsafe_b64decode(mine + "=" * (-len(mine) % 4)))
     forged["gsi1pk"] = "OWNER#someone-else"
     tampered = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
-    for cursor in (other, tampered, "garbage!", "e30", "W10", mine[:-3] + "zzz", "x" * 5000):
+    emptied = {name: "" for name in forged} | {"gsi1pk": forged_owner(mine)}
+    hollow = base64.urlsafe_b64encode(json.dumps(emptied).encode()).decode()
+    cursors = (other, tampered, hollow, "garbage!", "e30", "W10", mine[:-3] + "zzz", "x" * 5000)
+    for cursor in cursors:
         response = stack.call("GET", f"/images?cursor={cursor}", pager)
         assert response.status_code == 400, (cursor, response.text)
         assert "cursor" in response.json()["Message"]
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=abc", "status=great", "colour=red"]
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=%C2%B2",  # a superscript two: a digit to str.isdigit(), not to int()
+        "limit=" + "9" * 5000,
+        "status=great",
+        "colour=red",
+    ],
 )
 def test_bad_listing_parameters_are_400(stack, pager, query):
     assert stack.call("GET", f"/images?{query}", pager).status_code == 400
