@@ -75,6 +75,9 @@ def _try_claim(job: Job) -> bool:
         blobs.delete([job.key])
         raise Skip("the image is gone; its upload was removed")
     if upload is None or image.uploadId != job.upload_id:
+        if _posted_again(job.key, image.content):
+            _stop_serving_overwritten(image)
+            raise Skip("superseded; the served original was overwritten and is no longer served")
         raise Skip("superseded by a newer upload")
     stuck = (
         job.take_over_claims_before is not None
@@ -126,6 +129,21 @@ def _posted_again(key: str, served: Content | None) -> bool:
         return False
     found = blobs.head(key)
     return found is not None and found.etag != served.etag
+
+
+def _stop_serving_overwritten(image: Image) -> None:
+    """The served version's original was overwritten through its old upload URL while a
+    replacement is pending, so nothing vouches for it any more: the image stops serving that
+    version (the replacement is served as usual once it is ready). A lost write is an error,
+    so the event is retried against the fresh record."""
+    assert image.content is not None
+    now = now_iso()
+    records.save_image(
+        replace(image, content=None, updatedAt=now, version=image.version + 1),
+        image_version_was=image.version,
+    )
+    _remove_version(image.id, image.content)
+    blobs.delete_prefix(f"{blobs.RENDERS}{image.id}/")
 
 
 def head(job: Job) -> None:

@@ -229,6 +229,28 @@ def test_a_ready_image_posted_again_with_a_non_image_fails_and_serves_nothing_un
     assert variant_keys(image_id) == []
 
 
+def test_an_old_upload_url_used_again_while_a_replacement_is_pending_stops_that_version(
+    resources,
+):
+    image_id, key = new_upload(jpeg())
+    assert processing.process(key) == "ready"
+    created = service.replace_content(
+        ALICE, records.get_image(image_id), {"contentType": "image/jpeg"}
+    )
+
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=b"<html></html>")
+    assert processing.process(key) == "skipped"
+
+    image = records.get_image(image_id)
+    assert (image.status, image.content) == (Status.AWAITING_UPLOAD, None)
+    assert blobs.head(key) is None
+    assert variant_keys(image_id) == []
+    new_key = created["upload"]["fields"]["key"]
+    aws.client("s3").put_object(Bucket=settings.get().bucket, Key=new_key, Body=jpeg((800, 600)))
+    assert processing.process(new_key) == "ready"
+    assert records.get_image(image_id).content.width == 800
+
+
 def test_an_event_for_a_deleted_image_removes_the_object(resources):
     image_id, key = new_upload(None)
     service.delete_image(records.get_image(image_id))
