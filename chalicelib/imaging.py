@@ -267,6 +267,12 @@ def _reading(fmt: str) -> Iterator[None]:
         raise ImageRejected(
             "too_many_pixels", "The image claims more pixels than can be safely decoded."
         ) from exc
+    except MemoryError as exc:
+        # Not damage: the picture is within the limits but does not fit in this function's
+        # memory, and it will not on a retry either.
+        raise ImageRejected(
+            "too_many_pixels", "The image is too large to process with the memory available."
+        ) from exc
     except Exception as exc:
         raise ImageRejected(
             "corrupt", f"The file looks like a {label} image but is damaged or truncated."

@@ -420,7 +420,7 @@ def test_an_output_that_fails_fails_those_made_from_it_without_a_hang(large_jpeg
 
     def failing(image, size, box):
         if size == (1600, 1067):  # the preview, which the thumbnail is made from
-            raise MemoryError
+            raise OSError("broken data stream")
         return resample(image, size, box)
 
     monkeypatch.setattr(imaging, "_resample", failing)
@@ -470,6 +470,17 @@ def test_what_the_vectorised_resampler_refuses_pillow_resamples(large_jpeg, monk
 
     assert (variants["hd-rotated"].width, variants["hd-rotated"].height) == (1280, 720)
     assert variants["preview"].width == 1600
+
+
+def test_running_out_of_memory_is_too_many_pixels_not_damage(large_jpeg, monkeypatch):
+    def exhausted(*_):
+        raise MemoryError
+
+    monkeypatch.setattr(imaging, "_decode", exhausted)
+
+    rejected = rejection(lambda: variants_of(large_jpeg))
+    assert rejected.code == "too_many_pixels"
+    assert "memory" in rejected.message
 
 
 def test_a_failure_while_outputs_are_made_side_by_side_is_a_rejection(large_jpeg, monkeypatch):
