@@ -503,7 +503,7 @@ def _area(size: tuple[int, int]) -> int:
     return size[0] * size[1]
 
 
-def _fits_in(size: tuple[int, int], bounds: tuple[int, int]) -> bool:
+def _fits_in(size: tuple[float, float], bounds: tuple[int, int]) -> bool:
     return size[0] <= bounds[0] and size[1] <= bounds[1]
 
 
@@ -518,12 +518,8 @@ def _plan(geometries: Sequence[_Geometry], source: tuple[int, int]) -> list[_Ste
         range(len(geometries)), key=lambda i: _area(geometries[i].scaled), reverse=True
     ):
         wanted = geometries[index].scaled
-        larger = [
-            whole
-            for whole in wholes
-            if geometries[whole].scaled[0] >= _CHAIN_RATIO * wanted[0]
-            and geometries[whole].scaled[1] >= _CHAIN_RATIO * wanted[1]
-        ]
+        at_least = (_CHAIN_RATIO * wanted[0], _CHAIN_RATIO * wanted[1])
+        larger = [whole for whole in wholes if _fits_in(at_least, geometries[whole].scaled)]
         base = min(larger, key=lambda whole: _area(geometries[whole].scaled), default=None)
         steps.append(_Step(index, base))
         if geometries[index].crop is None and _fits_in(wanted, source):
@@ -548,6 +544,7 @@ def _shape(
     if premultiplied:
         source = source.convert("RGBa")
     plan = _plan(geometries, source.size)
+    side_by_side = len(plan) > 1
     made: dict[int, Future[Image.Image]] = {step.index: Future() for step in plan}
 
     def make(step: _Step) -> Encoded:
@@ -555,7 +552,7 @@ def _shape(
         try:
             base = source if step.base is None else made[step.base].result()
             image = _resample(base, *_size_and_box(base.size, geometry))
-            if image is base:
+            if image is base and side_by_side:
                 # Nothing to resample. Pillow's save() writes settings onto the image it
                 # encodes, so an image another output may be encoding at the same moment is
                 # copied first.
@@ -566,7 +563,7 @@ def _shape(
         made[step.index].set_result(image)
         return finish(step.index, _turn(image, geometry, premultiplied))
 
-    if len(plan) == 1:
+    if not side_by_side:
         return [make(plan[0])]
     # Every step waits only on a step submitted before it, which has started by then.
     with ThreadPoolExecutor(min(len(plan), os.cpu_count() or 1)) as pool:

@@ -12,6 +12,7 @@ Lambda retries the event and the scheduled cleanup re-drives it if retries run o
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from chalicelib import blobs, imaging, records, settings
@@ -143,7 +144,7 @@ def _stop_serving_overwritten(image: Image) -> None:
         image_version_was=image.version,
     )
     _remove_version(image.id, image.content)
-    blobs.delete_prefix(f"{blobs.RENDERS}{image.id}/")
+    _remove_renders(image.id)
 
 
 def head(job: Job) -> None:
@@ -219,7 +220,7 @@ def record_ready(job: Job) -> None:
     if previous and previous.uploadId != job.upload_id:
         _remove_version(job.image_id, previous)
     if previous and previous.sha256 != content.sha256:
-        blobs.delete_prefix(f"{blobs.RENDERS}{job.image_id}/")
+        _remove_renders(job.image_id)
 
 
 STEPS = (claim, head, read, validate, make_variants, store_variants, record_ready)
@@ -287,16 +288,11 @@ def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESS
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"
     # A ready upload whose original was overwritten through its URL cannot go back to the
-    # version it had: that original is gone, so its variants and renders go too.
+    # version it had (_finish drops it): that original is gone, so its variants and renders
+    # go too.
     lost = job.image.content if job.reposted else None
     try:
-        _finish(
-            job,
-            Status.FAILED,
-            failure=Failure(code, message),
-            upload_was=upload_was,
-            drop_content=lost is not None,
-        )
+        _finish(job, Status.FAILED, failure=Failure(code, message), upload_was=upload_was)
     except Skip as skip:
         log_event(
             "upload_fail_lost", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip)
@@ -306,7 +302,7 @@ def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESS
     blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
     if lost is not None:
         _remove_version(job.image_id, lost)
-        blobs.delete_prefix(f"{blobs.RENDERS}{job.image_id}/")
+        _remove_renders(job.image_id)
     return "failed"
 
 
@@ -317,33 +313,48 @@ def _finish(
     content: Content | None = None,
     failure: Failure | None = None,
     upload_was: Status = Status.PROCESSING,
-    drop_content: bool = False,
 ) -> None:
     """Record the verdict on the image and its upload row in one conditional write. A failed
-    upload leaves the image's content (the version being served) as it was. An edit made
-    while the upload was processed is kept: the verdict is written onto the edited record."""
-    for _ in range(WRITE_ATTEMPTS):
-        assert job.image and job.upload
+    upload leaves the image's content (the version being served) as it was, unless it was
+    the overwritten original of a reposted upload. An edit made while the upload was
+    processed is kept: the verdict is written onto the edited record."""
+
+    def verdict(image: Image, upload: Upload) -> tuple[Image, Upload]:
         now = now_iso()
+        kept = None if job.reposted else image.content
         image = replace(
-            job.image,
+            image,
             status=status,
             failure=failure,
             processedAt=now,
             updatedAt=now,
-            content=None if drop_content else content or job.image.content,
-            version=job.image.version + 1,
+            content=content or kept,
+            version=image.version + 1,
         )
-        if content is not None and job.upload.replaces:
+        if content is not None and upload.replaces:
             # The replacement is served from now on: the record takes its name and type.
             image = replace(
                 image,
-                filename=job.upload.filename if job.upload.renames else image.filename,
-                declaredType=job.upload.declaredType or image.declaredType,
+                filename=upload.filename if upload.renames else image.filename,
+                declaredType=upload.declaredType or image.declaredType,
             )
         upload = replace(
-            job.upload, status=status, failure=failure, processedAt=now, durationMs=_elapsed_ms(job)
+            upload, status=status, failure=failure, processedAt=now, durationMs=_elapsed_ms(job)
         )
+        return image, upload
+
+    _write(job, upload_was, verdict)
+
+
+def _write(
+    job: Job, upload_was: Status, change: Callable[[Image, Upload], tuple[Image, Upload]]
+) -> None:
+    """Write `change` of the image and upload this run holds, conditional on both. A write
+    that loses to an unrelated change (an edit of the title, say) reads the record again
+    and applies `change` to it; one that keeps losing leaves the upload to the cleanup."""
+    for _ in range(WRITE_ATTEMPTS):
+        assert job.image and job.upload
+        image, upload = change(job.image, job.upload)
         try:
             records.save_transition(
                 image, upload, upload_was=upload_was, image_version_was=job.image.version
@@ -351,7 +362,7 @@ def _finish(
             return
         except records.Conflict:
             _read_again(job, upload_was)
-    raise Skip("the record kept changing while the verdict was written; the cleanup re-drives it")
+    raise Skip("the record kept changing while it was written; the cleanup re-drives it")
 
 
 def _read_again(job: Job, upload_was: Status) -> None:
@@ -370,42 +381,32 @@ def _read_again(job: Job, upload_was: Status) -> None:
 
 
 def _release(job: Job) -> None:
-    """Hand a claimed upload back (processing → awaiting_upload) so a retry can claim it. A
-    write that loses to an edit made meanwhile reads the record again, as the verdict does;
-    one that loses for good leaves the upload to the cleanup's re-drive."""
+    """Hand a claimed upload back (processing → awaiting_upload) so a retry can claim it."""
     if not job.claimed or job.image is None or job.upload is None:
         return
+
+    def handed_back(image: Image, upload: Upload) -> tuple[Image, Upload]:
+        released = replace(
+            image, status=Status.AWAITING_UPLOAD, updatedAt=now_iso(), version=image.version + 1
+        )
+        return released, replace(upload, status=Status.AWAITING_UPLOAD)
+
     try:
-        for _ in range(WRITE_ATTEMPTS):
-            now = now_iso()
-            try:
-                records.save_transition(
-                    replace(
-                        job.image,
-                        status=Status.AWAITING_UPLOAD,
-                        updatedAt=now,
-                        version=job.image.version + 1,
-                    ),
-                    replace(job.upload, status=Status.AWAITING_UPLOAD),
-                    upload_was=Status.PROCESSING,
-                    image_version_was=job.image.version,
-                )
-                return
-            except records.Conflict:
-                _read_again(job, Status.PROCESSING)
+        _write(job, Status.PROCESSING, handed_back)
     except Skip as skip:
         log_event(
             "upload_release_lost", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip)
         )
-        return
     except Exception:
         log.exception("could not release the claim; the cleanup will re-drive it")
-        return
-    log.warning("the record kept changing while the claim was released; the cleanup re-drives it")
 
 
 def _remove_version(image_id: str, content: Content) -> None:
     blobs.delete([content.key, *(variant.key for variant in content.variants.values())])
+
+
+def _remove_renders(image_id: str) -> None:
+    blobs.delete_prefix(f"{blobs.RENDERS}{image_id}/")
 
 
 def _elapsed_ms(job: Job) -> int:

@@ -295,6 +295,11 @@ def _query(
 FILTERED_EXAMINE_FACTOR = 5
 
 
+def examine_bound(limit: int, filtered: bool) -> int:
+    """How many items a page of `limit` items may examine."""
+    return limit * FILTERED_EXAMINE_FACTOR if filtered else limit
+
+
 class Page:
     """One page of a listing: the items, where to go on from, and what the query examined."""
 
@@ -317,7 +322,7 @@ def _page(
     limit, or FILTERED_EXAMINE_FACTOR times it with a filter). A filtered page may so end
     short, even empty, with a next key: the caller pages on from there."""
     if examine is None:
-        examine = limit if filter_ is None else limit * FILTERED_EXAMINE_FACTOR
+        examine = examine_bound(limit, filtered=filter_ is not None)
     items: list[Any] = []
     scanned = 0
     while True:

@@ -46,7 +46,7 @@ def _everyone(limit: int, status, cursor: str | None) -> dict[str, Any]:
     day, start = _day_cursor(cursor)
     rows: list[Any] = []
     # One bound on the items examined for the whole request, however many days it reads.
-    examine = limit if status is None else limit * records.FILTERED_EXAMINE_FACTOR
+    examine = records.examine_bound(limit, filtered=status is not None)
     for _ in range(MAX_DAYS):
         page = records.log_of_day(
             day.isoformat(), limit=limit - len(rows), start=start, status=status, examine=examine

@@ -1,5 +1,6 @@
 """The app's route table, read from the app itself (in a child process, with the dev stage's
-settings), so tests that must cover every route notice a new one."""
+settings), so tests that must cover every route notice a new one; and that child process
+for other checks of what importing the app does."""
 
 import json
 import os
@@ -16,19 +17,20 @@ print(json.dumps(sorted([m, p] for p, methods in app.routes.items() for m in met
 """
 
 
-def app_routes() -> set[tuple[str, str]]:
+def run_with_the_app(script: str) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh Python, in the project, with the dev stage's environment."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     env = {
         **os.environ,
         **config["environment_variables"],
         **config["stages"]["dev"]["environment_variables"],
     }
-    out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {(method, path) for method, path in json.loads(out)}
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def app_routes() -> set[tuple[str, str]]:
+    done = run_with_the_app(_SCRIPT)
+    assert done.returncode == 0, done.stderr
+    return {(method, path) for method, path in json.loads(done.stdout)}
