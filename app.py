@@ -11,7 +11,7 @@ app = Chalice(app_name="image-service")
 app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
-IMAGE_BODY = ["application/json", *sorted(validation.IMAGE_TYPES)]
+IMAGE_BODY = sorted(validation.IMAGE_TYPES)
 
 
 # API keys are checked by this built-in authorizer. API Gateway caches its answer per key for
@@ -56,13 +56,22 @@ def me(v):
     return {"sub": v.caller.id, "username": v.caller.name, "groups": sorted(v.caller.groups)}
 
 
-@app.route("/images", methods=["POST"], authorizer=users, content_types=IMAGE_BODY, cors=cors)
+@app.route("/images", methods=["POST"], authorizer=users, cors=cors)
 @view(app)
 def create_image(v):
-    if v.content_type == "application/json":
-        return created(service.create_image(v.access, v.json()))
+    return created(service.create_image(v.access, v.json()))
+
+
+# The one-step upload has a route of its own: Chalice (and API Gateway) want every media type
+# of one route to be binary, or none.
+@app.route("/images/raw", methods=["POST"], authorizer=users, content_types=IMAGE_BODY, cors=cors)
+@view(app)
+def create_image_from_body(v):
     image = service.create_image_from_body(
-        v.caller, v.request.raw_body or b"", v.content_type, v.headers.get("x-filename")
+        v.caller,
+        v.request.raw_body or b"",
+        v.headers.get("content-type"),
+        v.headers.get("x-filename"),
     )
     return accepted({"image": image})
 

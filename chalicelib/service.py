@@ -91,10 +91,11 @@ def create_image(access: Access, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_image_from_body(
-    caller: Caller, data: bytes, content_type: str, filename: str | None
+    caller: Caller, data: bytes, declared: str | None, filename: str | None
 ) -> dict[str, Any]:
-    """POST /images with the image itself as the body: stored where a presigned POST would
-    put it, so the same S3 event processes it."""
+    """POST /images/raw with the image itself as the body: stored where a presigned POST
+    would put it, so the same S3 event processes it."""
+    content_type = validation.media_type(declared)
     limit = settings.get().max_direct_upload_bytes
     if len(data) > limit:
         raise TooLarge(

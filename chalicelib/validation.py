@@ -4,7 +4,7 @@ import json
 import re
 from typing import Any
 
-from chalicelib.errors import Invalid
+from chalicelib.errors import Invalid, UnsupportedMediaType
 
 IMAGE_TYPES = frozenset(
     {
@@ -20,6 +20,7 @@ IMAGE_TYPES = frozenset(
     }
 )
 
+_ACCEPTED = ", ".join(sorted(IMAGE_TYPES))
 _SHORT_INTEGER = re.compile(r"[0-9]{1,9}")
 
 
@@ -68,10 +69,23 @@ def filename(body: dict[str, Any], *, required: bool) -> str | None:
 
 
 def content_type(body: dict[str, Any]) -> str:
+    """The contentType of a presigned upload (the first or a replacement)."""
     value = body.get("contentType")
-    if not isinstance(value, str) or value.lower() not in IMAGE_TYPES:
-        raise Invalid(f"contentType must be one of {', '.join(sorted(IMAGE_TYPES))}")
-    return value.lower()
+    if not isinstance(value, str):
+        raise Invalid(f"contentType is required: one of {_ACCEPTED}")
+    return media_type(value, name="contentType")
+
+
+def media_type(value: str | None, *, name: str = "Content-Type") -> str:
+    """Exactly one accepted image type, nothing around it: no parameters and no list.
+
+    What is declared here is what S3 stores with the upload, so "text/html; image/png" (which
+    Chalice's own matching lets through, since one of its parts is an image type) must never
+    get as far as being stored."""
+    declared = (value or "").strip().lower()
+    if declared not in IMAGE_TYPES:
+        raise UnsupportedMediaType(f"{name} must be exactly one of {_ACCEPTED}")
+    return declared
 
 
 def only_fields(body: dict[str, Any], allowed: set[str]) -> None:

@@ -22,7 +22,6 @@ class View:
         )
         self.params: dict[str, str] = dict(request.query_params or {})
         self.headers = request.headers
-        self.content_type = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
         self.access = Access(self.caller, self.headers.get("authorization"))
 
     def json(self) -> dict[str, Any]:

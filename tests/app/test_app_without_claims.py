@@ -15,8 +15,9 @@ def test_every_user_route_answers_401_when_no_claims_reach_the_app(app_module):
                 if not isinstance(entry.authorizer, CognitoUserPoolAuthorizer):
                     continue
                 concrete = re.sub(r"\{[^}]+\}", "x", path)
+                media_type = entry.content_types[0]
                 response = client.http.request(
-                    method, concrete, headers={"Content-Type": "application/json"}, body=b"{}"
+                    method, concrete, headers={"Content-Type": media_type}, body=b"{}"
                 )
                 assert response.status_code == 401, (method, path, response.body)
                 checked += 1

@@ -97,6 +97,15 @@ def _new_member(world):
     return user
 
 
+def _tiny_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 0, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+_TINY_PNG = _tiny_png()
+
+
 # (method, route) -> (request builder, expected status per credential)
 MATRIX = {
     ("GET", "/health"): (lambda w: ("/health", {}), dict.fromkeys(CREDENTIALS, 200)),
@@ -107,6 +116,10 @@ MATRIX = {
     ("POST", "/images"): (
         lambda w: ("/images", {"json": {"filename": "m.jpg", "contentType": "image/jpeg"}}),
         _user_route(201, 201, 201),
+    ),
+    ("POST", "/images/raw"): (
+        lambda w: ("/images/raw", {"data": _TINY_PNG, "headers": {"Content-Type": "image/png"}}),
+        _user_route(202, 202, 202),
     ),
     ("GET", "/images"): (lambda w: ("/images", {}), _user_route()),
     ("GET", "/images/{image_id}"): (
