@@ -206,7 +206,8 @@ def test_authorization_matrix(stack, world, route):
     failures = []
     for credential in CREDENTIALS:
         path, kwargs = build(world)
-        response = stack.call(method, path, headers=world.headers(credential), **kwargs)
+        headers = {**kwargs.pop("headers", {}), **world.headers(credential)}
+        response = stack.call(method, path, headers=headers, **kwargs)
         if response.status_code != expected[credential]:
             failures.append(
                 f"{credential}: {response.status_code} (expected "
