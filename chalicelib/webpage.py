@@ -1,9 +1,10 @@
-"""The web page: one static HTML page, its script, style and icon, and the settings it needs.
+"""The web page: one static HTML page, its script modules, style and icon, and the settings
+it needs.
 
 The files live in chalicelib/static and are served by the app itself (no CDN, no build
-step); the script is a set of ES modules. Only files that are in that folder with an allowed
-extension are served, so no name can reach anything else. The page signs in against the
-stage's Cognito with USER_PASSWORD_AUTH and uploads straight to S3, so its Content-Security-Policy names exactly
+step). Only files that are in that folder with an allowed extension are served, so no name
+can reach anything else. The page signs in against the stage's Cognito with
+USER_PASSWORD_AUTH and uploads straight to S3, so its Content-Security-Policy names exactly
 those two origins, taken from the endpoints boto3 itself uses (the local stack's endpoints on a
 developer's machine, AWS's in the cloud: no branch here).
 """
