@@ -39,6 +39,16 @@ export function timeElement(iso, long = false) {
   return iso ? element("time", { datetime: iso, title: formatTime(iso, true), text: formatTime(iso, long) }) : "";
 }
 
+const CLOCK = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+
+// A second time of the same day as the first, without its date again.
+export function laterTimeElement(iso, earlier) {
+  if (!iso) return "";
+  const sameDay = earlier && new Date(iso).toDateString() === new Date(earlier).toDateString();
+  return sameDay ? element("time", { datetime: iso, title: formatTime(iso, true), text: CLOCK.format(new Date(iso)) })
+    : timeElement(iso);
+}
+
 export function formatDuration(ms) {
   if (typeof ms !== "number") return "";
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;

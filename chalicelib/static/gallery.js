@@ -68,10 +68,12 @@ export class Gallery {
     this.notices.replaceChildren();
     this.empty.hidden = true;
     this.more.hidden = true;
+    this.loaded = false;
   }
 
   async load(fresh) {
     if (fresh) this.clear();
+    this.loaded = true;
     const generation = this.generation;
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (this.cursor) query.set("cursor", this.cursor);
@@ -140,8 +142,8 @@ export class Gallery {
     }
     const detail = phase === "failed" ? failureLong(image.failure)
       : phase === "upload-failed" ? `Not uploaded: ${entry.reason}` : null;
-    const open = element("button", { type: "button", class: "open",
-                                     "aria-label": `${nameOf(image)}: ${label}. Open details` },
+    // Its name is what it shows (the photo's name and status), so speech input can say it.
+    const open = element("button", { type: "button", class: "open" },
       thumb,
       element("span", { class: "caption" },
         element("span", { class: "name", text: nameOf(image), title: nameOf(image) }),
@@ -291,8 +293,7 @@ export class Gallery {
     const input = $("[data-part=file-input]", this.root);
     input.addEventListener("change", () => { this.uploadAll(input.files); input.value = ""; });
     zone.addEventListener("click", (event) => {
-      // The label opens the picker by itself; anywhere else in the zone does the same.
-      if (!event.target.closest("label, input")) input.click();
+      input.click();
     });
     zone.addEventListener("keydown", (event) => {
       if (event.target === zone && (event.key === "Enter" || event.key === " ")) {

@@ -1,7 +1,7 @@
 // The processing log: every upload, newest first, each row linking to its image. Admins may
 // switch to everyone's uploads. On a phone each row is a small card (see style.css).
 import { api, messageOf } from "./api.js";
-import { $, announce, element, formatDuration, timeElement } from "./dom.js";
+import { $, announce, element, formatDuration, laterTimeElement, timeElement } from "./dom.js";
 import { failureLong, failureShort, statusWord } from "./words.js";
 
 let cursor = null;
@@ -42,7 +42,7 @@ function row(upload) {
     cell("Status", element("span", { class: `status ${upload.status}`, text: status })),
     cell("Details", why ? element("span", { text: why, title: upload.failure ? upload.failure.code : null }) : ""),
     cell("Started", timeElement(upload.createdAt)),
-    cell("Processed", timeElement(upload.processedAt)),
+    cell("Processed", laterTimeElement(upload.processedAt, upload.createdAt)),
     cell("Took", formatDuration(upload.durationMs)));
 }
 

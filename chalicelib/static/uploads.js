@@ -7,6 +7,14 @@ const queue = [];
 let running = 0;
 const batch = { total: 0, done: 0, failed: 0 };
 
+// A batch lasts until its last file is sent; the next file dropped starts a new one.
+function join() {
+  if (batch.total > 0 && batch.done + batch.failed === batch.total) {
+    Object.assign(batch, { total: 0, done: 0, failed: 0 });
+  }
+  batch.total += 1;
+}
+
 function storageRefusal(request) {
   // S3 explains a refusal in an XML body: <Error><Code>..</Code><Message>..</Message></Error>.
   const xml = new DOMParser().parseFromString(request.responseText || "", "application/xml");
@@ -43,7 +51,6 @@ function showSummary() {
   if (batch.failed) parts.push(`${batch.failed} not uploaded`);
   summary.textContent = parts.join(" · ");
   summary.dataset.left = String(left);
-  if (left === 0) { batch.total = 0; batch.done = 0; batch.failed = 0; }
 }
 
 function next() {
@@ -63,7 +70,7 @@ function next() {
 
 // Queues one file; resolves with {ok} or {ok: false, reason} once it has been sent.
 export function send(upload, file, { onStart = () => {}, onProgress = () => {} } = {}) {
-  batch.total += 1;
+  join();
   showSummary();
   return new Promise((resolve) => {
     queue.push({ upload, file, onStart, onProgress, resolve });
@@ -73,7 +80,7 @@ export function send(upload, file, { onStart = () => {}, onProgress = () => {} }
 
 // A file refused before it was queued still counts in what the summary reports.
 export function refused() {
-  batch.total += 1;
+  join();
   batch.failed += 1;
   showSummary();
 }
