@@ -137,11 +137,12 @@ export class Gallery {
     } else if (phase === "ready") {
       thumb.classList.add("pending"); // a shimmer until its link arrives
     } else {
-      thumb.append(element("span", { class: `placeholder ${phase}`, "aria-hidden": "true",
-                                     text: phase === "failed" ? "!" : "" }));
+      // A failure says why in the picture's place, so the card keeps the size of the others.
+      const why = phase === "failed" ? failureLong(image.failure)
+        : phase === "upload-failed" ? `Not uploaded: ${entry.reason}` : null;
+      thumb.append(element("span", { class: `placeholder ${phase}` },
+        why ? element("span", { class: "why", text: why }) : null));
     }
-    const detail = phase === "failed" ? failureLong(image.failure)
-      : phase === "upload-failed" ? `Not uploaded: ${entry.reason}` : null;
     // Its name is what it shows (the photo's name and status), so speech input can say it.
     const open = element("button", { type: "button", class: "open" },
       thumb,
@@ -155,7 +156,6 @@ export class Gallery {
       parts.push(element("progress", { max: "100", value: String(entry.progress || 0),
                                        "aria-label": `Upload of ${image.filename}` }));
     }
-    if (detail) parts.push(element("span", { class: "why", text: detail }));
     const hadFocus = node.contains(document.activeElement);
     node.replaceChildren(...parts);
     if (hadFocus) open.focus();
