@@ -112,7 +112,8 @@ def test_every_view_fits_the_viewport_and_passes_axe(stack, browser, showcase, v
     wait.until(seen.visibility_of_element_located((By.ID, "detail")))
     wait.until(
         lambda d: d.execute_script(
-            "const i = document.getElementById('detail-preview'); return i.complete && i.naturalWidth > 0"
+            "const i = document.getElementById('detail-preview');"
+            "return i.complete && i.naturalWidth > 0"
         )
     )
     assert horizontal_overflow(browser) == 0
