@@ -278,6 +278,7 @@ export class Gallery {
   }
 
   async replace(image, upload, file) {
+    uploads.begin(1);
     const entry = this.cards.get(image.id);
     if (!entry) return uploads.send(upload, file);
     entry.image = { ...entry.image, ...image };
@@ -285,6 +286,7 @@ export class Gallery {
   }
 
   uploadAll(files) {
+    uploads.begin(files.length);
     return Promise.all(Array.from(files).map((file) => this.uploadFile(file)));
   }
 

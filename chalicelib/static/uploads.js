@@ -7,12 +7,12 @@ const queue = [];
 let running = 0;
 const batch = { total: 0, done: 0, failed: 0 };
 
-// A batch lasts until its last file is sent; the next file dropped starts a new one.
-function join() {
-  if (batch.total > 0 && batch.done + batch.failed === batch.total) {
-    Object.assign(batch, { total: 0, done: 0, failed: 0 });
-  }
-  batch.total += 1;
+// Files dropped or chosen together are a batch; one dropped while a batch is still being sent
+// joins it, one dropped after it is done starts a new one.
+export function begin(count) {
+  if (batch.done + batch.failed === batch.total) Object.assign(batch, { total: 0, done: 0, failed: 0 });
+  batch.total += count;
+  showSummary();
 }
 
 function storageRefusal(request) {
@@ -68,19 +68,16 @@ function next() {
   }
 }
 
-// Queues one file; resolves with {ok} or {ok: false, reason} once it has been sent.
+// Queues one file of the batch; resolves with {ok} or {ok: false, reason} once it is sent.
 export function send(upload, file, { onStart = () => {}, onProgress = () => {} } = {}) {
-  join();
-  showSummary();
   return new Promise((resolve) => {
     queue.push({ upload, file, onStart, onProgress, resolve });
     next();
   });
 }
 
-// A file refused before it was queued still counts in what the summary reports.
+// A file of the batch refused before it was queued.
 export function refused() {
-  join();
   batch.failed += 1;
   showSummary();
 }
