@@ -180,3 +180,61 @@ def test_the_sign_in_view_fits_and_passes_axe(stack, browser, viewport):
     assert horizontal_overflow(browser) == 0
     screenshot(browser, "sign-in")
     _no_serious_violations(browser, "sign-in")
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(part) / 255 for part in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(one: str, other: str) -> float:
+    high, low = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_field_edges_and_the_focus_ring_stand_out_three_to_one(stack, browser):
+    """WCAG 1.4.11 (non-text contrast): what shows a control and what shows focus."""
+    from tests.browser.page import open_page
+
+    open_page(browser, stack)
+    colours = browser.execute_script(
+        """
+        const field = document.getElementById('username');
+        field.focus();
+        const style = getComputedStyle(field);
+        const around = getComputedStyle(field.closest('form')).backgroundColor;
+        const body = getComputedStyle(document.body).backgroundColor;
+        const root = getComputedStyle(document.documentElement).backgroundColor;
+        const page = body === 'rgba(0, 0, 0, 0)' ? root : body;
+        return {border: style.borderTopColor, outline: style.outlineColor,
+                field: style.backgroundColor, around, page};
+        """
+    )
+    assert _contrast(colours["border"], colours["field"]) >= 3, colours
+    assert _contrast(colours["border"], colours["around"]) >= 3, colours
+    for background in (colours["around"], colours["page"], colours["field"]):
+        assert _contrast(colours["outline"], background) >= 3, colours
+
+
+def test_the_gallery_says_it_is_loading_until_the_first_page_is_in(stack, browser):
+    stack.create_user("browser-patient")
+    from tests.browser.page import open_page
+
+    open_page(browser, stack)
+    # A slow network, so the first page of the gallery takes a while to arrive.
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    browser.find_element(By.ID, "username").send_keys("browser-patient")
+    browser.find_element(By.ID, "password").send_keys(stack.state["users"]["browser-patient"])
+    browser.find_element(By.ID, "sign-in-button").click()
+    wait = waiting(browser, 60)
+    loading = wait.until(seen.visibility_of_element_located((By.ID, "loading")))
+    assert loading.text == "Loading your photos…"
+    assert browser.find_element(By.ID, "gallery").get_attribute("aria-busy") == "true"
+    assert not browser.find_element(By.ID, "empty").is_displayed()
+    wait.until(seen.visibility_of_element_located((By.ID, "empty")))
+    assert not browser.find_element(By.ID, "loading").is_displayed()
