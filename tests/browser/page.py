@@ -63,6 +63,20 @@ def by_name(found) -> dict:
     return {card.find_element(By.CLASS_NAME, "name").text: card for card in found}
 
 
+def open_card(driver, image_id: str) -> None:
+    """Clicks a card open; a card re-rendered meanwhile (its thumbnail arrived) is found again."""
+
+    def click(d) -> bool:
+        found = [c for c in cards(d) if c.get_attribute("data-id") == image_id]
+        if not found:
+            return False
+        found[0].find_element(By.CSS_SELECTOR, "button.open").click()
+        return True
+
+    waiting(driver, 30).until(click)
+    waiting(driver, 30).until(seen.visibility_of_element_located((By.ID, "detail")))
+
+
 def loaded(driver, img) -> bool:
     return driver.execute_script(
         "return arguments[0].complete && arguments[0].naturalWidth > 0", img

@@ -15,6 +15,7 @@ from tests.browser.page import (
     PHONE,
     by_name,
     cards,
+    open_card,
     open_page,
     resize,
     show,
@@ -34,15 +35,6 @@ def _ready_image(stack, user, name="kite.jpg", photo="camera-kite.jpg", **fields
     done = localstack.wait_until_done(stack, user, image["id"])
     assert done["status"] == "ready"
     return done
-
-
-def _open_card(browser, image_id):
-    wait = waiting(browser, 30)
-    card = wait.until(
-        lambda d: [c for c in cards(d) if c.get_attribute("data-id") == image_id] or None
-    )[0]
-    card.find_element(By.CSS_SELECTOR, "button.open").click()
-    wait.until(seen.visibility_of_element_located((By.ID, "detail")))
 
 
 # --- the session -------------------------------------------------------------------------
@@ -202,7 +194,7 @@ def test_a_render_link_and_a_srcset_snippet_are_made_to_copy(stack, browser):
     stack.create_user("browser-renderer")
     image = _ready_image(stack, "browser-renderer")
     sign_in(browser, stack, "browser-renderer")
-    _open_card(browser, image["id"])
+    open_card(browser, image["id"])
     width = browser.find_element(By.ID, "render-width")
     width.clear()
     width.send_keys("320")
@@ -230,7 +222,7 @@ def test_a_crop_needs_both_sides_and_says_so(stack, browser):
     stack.create_user("browser-cropper")
     image = _ready_image(stack, "browser-cropper")
     sign_in(browser, stack, "browser-cropper")
-    _open_card(browser, image["id"])
+    open_card(browser, image["id"])
     browser.find_element(By.CSS_SELECTOR, "#render-fit option[value=cover]").click()
     browser.find_element(By.ID, "render-make").click()
     message = browser.find_element(By.ID, "render-message").text
@@ -241,7 +233,7 @@ def test_replacing_a_photo_sends_the_new_content_and_its_history_shows_both(stac
     stack.create_user("browser-replacer")
     image = _ready_image(stack, "browser-replacer")
     sign_in(browser, stack, "browser-replacer")
-    _open_card(browser, image["id"])
+    open_card(browser, image["id"])
 
     browser.find_element(By.ID, "replace-input").send_keys(
         str(corpus.photos() / "small-coffee.png")

@@ -17,6 +17,7 @@ from tests.browser.page import (
     cards,
     clipped_cells,
     horizontal_overflow,
+    open_card,
     resize,
     screenshot,
     show,
@@ -105,11 +106,7 @@ def test_every_view_fits_the_viewport_and_passes_axe(stack, browser, showcase, v
 
     # The detail dialog of the portrait photo.
     name = "storm-portrait-taken-on-a-phone-with-a-long-name.jpg"
-    card = next(
-        c for c in cards(browser) if c.get_attribute("data-id") == (showcase["images"][name]["id"])
-    )
-    card.find_element(By.CSS_SELECTOR, "button.open").click()
-    wait.until(seen.visibility_of_element_located((By.ID, "detail")))
+    open_card(browser, showcase["images"][name]["id"])
     wait.until(
         lambda d: d.execute_script(
             "const i = document.getElementById('detail-preview');"

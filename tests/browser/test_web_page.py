@@ -13,6 +13,7 @@ from selenium.webdriver.support import expected_conditions as seen
 from tests.browser.page import (
     cards,
     loaded,
+    open_card,
     open_page,
     screenshot,
     show,
@@ -259,9 +260,7 @@ def test_an_expired_download_link_is_renewed_and_the_page_stays(stack, browser, 
     assert localstack.wait_until_done(stack, "browser-downloader", image["id"])["status"] == "ready"
     sign_in(browser, stack, "browser-downloader")
     wait = waiting(browser, 30)
-    card = wait.until(lambda d: cards(d, "ready"))[0]
-    card.find_element(By.CSS_SELECTOR, "button.open").click()
-    wait.until(seen.visibility_of_element_located((By.ID, "detail")))
+    open_card(browser, image["id"])
     page = browser.current_url
     # As if the dialog had stayed open past the link's expiry: S3 refuses the old link.
     # (The local S3 checks neither signatures nor expiry, so the link is spoilt another way.)
