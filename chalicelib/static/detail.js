@@ -244,6 +244,23 @@ async function replace() {
   if (!outcome.ok) { message.textContent = `Not replaced: ${outcome.reason}`; return; }
   message.textContent = `${file.name} was sent; it replaces the photo once it is processed.`;
   announce(message.textContent);
+  const settled = await settle(image.id);
+  if (!settled || !shown || shown.id !== image.id) return;
+  fill(settled);
+  message.textContent = settled.status === "ready"
+    ? `Replaced with ${file.name}.` : `${file.name} could not be used: ${failureLong(settled.failure)}`;
+  announce(message.textContent);
+}
+
+// The image once its latest upload is processed (polled each second, for at most two minutes).
+async function settle(imageId) {
+  for (let tries = 0; tries < 120; tries += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const got = await api("GET", `images/${path(imageId)}`);
+    if (!got.ok) return null;
+    if (!["awaiting_upload", "processing"].includes(got.data.status)) return got.data;
+  }
+  return null;
 }
 
 // --- history ---------------------------------------------------------------------------

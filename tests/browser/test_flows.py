@@ -18,6 +18,7 @@ from tests.browser.page import (
     open_card,
     open_page,
     resize,
+    screenshot,
     show,
     sign_in,
     signed_in,
@@ -216,6 +217,8 @@ def test_a_render_link_and_a_srcset_snippet_are_made_to_copy(stack, browser):
 
     browser.find_element(By.CSS_SELECTOR, "[data-copy=render-snippet]").click()
     wait.until(lambda d: d.find_element(By.ID, "render-message").text == "Copied.")
+    browser.execute_script("document.getElementById('render-result').scrollIntoView()")
+    screenshot(browser, "flow-render")
 
 
 def test_a_crop_needs_both_sides_and_says_so(stack, browser):
@@ -247,6 +250,13 @@ def test_replacing_a_photo_sends_the_new_content_and_its_history_shows_both(stac
     )
     card = wait.until(lambda d: cards(d, "ready"))[0]
     assert card.get_attribute("data-seen").endswith("queued uploading processing ready")
+    # The open dialog shows the new photo once it is served.
+    wait.until(
+        lambda d: (
+            d.find_element(By.ID, "replace-message").text == ("Replaced with small-coffee.png.")
+        )
+    )
+    assert "600 × 400 px" in browser.find_element(By.ID, "detail-facts").text
 
     browser.find_element(By.CSS_SELECTOR, "#history-toggle summary").click()
     rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=history-row]"))
@@ -254,6 +264,8 @@ def test_replacing_a_photo_sends_the_new_content_and_its_history_shows_both(stac
     assert "small-coffee.png (replacement)" in rows[0].text
     assert "kite.jpg" in rows[1].text
     assert {row.get_attribute("data-status") for row in rows} == {"ready"}
+    browser.execute_script("document.getElementById('history').scrollIntoView()")
+    screenshot(browser, "flow-history")
 
 
 def test_each_log_row_opens_its_image(stack, browser):
