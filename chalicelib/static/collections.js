@@ -57,11 +57,12 @@ function showMembers(found) {
   const me = whoAmI();
   const owner = found.ownerId === me.sub;
   $("#member-form").hidden = !owner;
+  $("#members-count").textContent = `(${found.members.length})`;
   $("#members").replaceChildren(...found.members.map((member) => {
-    const who = member.userId === me.sub ? `${member.userId} (you)` : member.userId;
     const role = member.userId === found.ownerId ? "owner" : "member";
-    const parts = [element("span", { class: "member-id", text: who }),
-                   element("span", { class: "muted", text: role })];
+    const parts = member.userId === me.sub
+      ? [element("span", { class: "member-you", text: "You" }), element("span", { class: "muted", text: role })]
+      : [element("span", { class: "member-id", text: member.userId }), element("span", { class: "muted", text: role })];
     if (owner && member.userId !== found.ownerId) {
       const remove = element("button", { type: "button", class: "quiet small", text: "Remove",
                                          "aria-label": `Remove ${member.userId}` });
