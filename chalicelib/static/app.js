@@ -196,7 +196,10 @@ document.addEventListener("DOMContentLoaded", async () => {
       showPanel(button.dataset.showPanel);
     });
   }
-  $("#sign-out").addEventListener("click", () => signOut());
+  $("#sign-out").addEventListener("click", async () => {
+    await session.signOut();
+    signOut();
+  });
   $("#copy-id").addEventListener("click", async () => {
     $("#copy-id").textContent = (await copyText($("#my-id").value)) ? "Copied" : "Select and copy";
   });

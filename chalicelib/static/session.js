@@ -9,6 +9,7 @@ const RENEW_BEFORE_MS = 5 * 60_000;
 
 let config = null;
 let idToken = null;
+let accessToken = null; // only to sign out everywhere (GlobalSignOut)
 let renewTimer = null;
 let onEnded = () => {};
 
@@ -58,6 +59,7 @@ function explain(result, status) {
 
 function established(authentication, username) {
   idToken = authentication.IdToken;
+  accessToken = authentication.AccessToken || accessToken;
   const kept = JSON.parse(sessionStorage.getItem(STORE) || "{}");
   sessionStorage.setItem(STORE, JSON.stringify({
     username,
@@ -138,8 +140,25 @@ export async function renew() {
   return true;
 }
 
+// Signing out ends the session at Cognito too, so the refresh token kept in this tab (or a
+// copy of it) no longer gives new tokens; then forgets everything here.
+export async function signOut() {
+  if (accessToken) {
+    await fetch(config.cognitoEndpoint, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AWSCognitoIdentityProviderService.GlobalSignOut",
+      },
+      body: JSON.stringify({ AccessToken: accessToken }),
+    }).catch(() => null);
+  }
+  forget();
+}
+
 export function forget() {
   idToken = null;
+  accessToken = null;
   clearTimeout(renewTimer);
   sessionStorage.removeItem(STORE);
 }

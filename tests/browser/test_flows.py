@@ -4,6 +4,7 @@ photo, its history, the log's links, everyone's log and API keys (admins), uploa
 
 import base64
 import io
+import json
 
 import pytest
 import requests
@@ -56,9 +57,19 @@ def test_a_reload_keeps_the_user_signed_in_and_signing_out_forgets_it(stack, bro
     signed_in(browser)
     assert browser.find_element(By.ID, "who").text == "Signed in as demo"
 
+    refresh_token = json.loads(kept[2])["refreshToken"]
     browser.find_element(By.CSS_SELECTOR, "#account-menu summary").click()
     browser.find_element(By.ID, "sign-out").click()
+    waiting(browser, 30).until(lambda d: d.find_element(By.ID, "sign-in").is_displayed())
     assert browser.execute_script("return sessionStorage.length") == 0
+    # Signed out at Cognito too: the refresh token the tab held gives no new tokens.
+    idp = stack.client("cognito-idp")
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.initiate_auth(
+            ClientId=stack.state["appClientId"],
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": refresh_token},
+        )
     browser.refresh()
     open_page(browser, stack)
     assert browser.find_element(By.ID, "sign-in").is_displayed()
