@@ -31,6 +31,7 @@ run: venv
 
 test: venv
 	scripts/install-browser.sh
+	scripts/install-axe.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

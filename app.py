@@ -135,6 +135,12 @@ def create_collection(v):
     return created(collection.create(v.caller, v.json()))
 
 
+@app.route("/collections", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def my_collections(v):
+    return collection.of_member(v.caller)
+
+
 @app.route("/collections/{collection_id}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def get_collection(v, collection_id):

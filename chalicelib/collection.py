@@ -1,7 +1,7 @@
 """Collections (an event's photos, a journal entry's images) and their members.
 
   collection  pk COLL#{id}  sk META
-  member      pk COLL#{id}  sk MEMBER#{userId}
+  member      pk COLL#{id}  sk MEMBER#{userId}   byOwner (gsi1): MEMBEROF#{userId}, {addedAt}#{id}
 Members are identified by their user id (the `sub` that /me shows), so membership needs no
 directory lookup. The creator is the owner and the first member.
 """
@@ -11,14 +11,29 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, validation
+from chalicelib import aws, records, validation
 from chalicelib.errors import Conflict, Forbidden, Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.images import Caller, now_iso
 
+# A person belongs to a handful of collections; the listing shows the newest this many.
+MAX_LISTED = 100
+
 
 def _key(collection_id: str, sk: str) -> dict[str, str]:
     return {"pk": f"COLL#{collection_id}", "sk": sk}
+
+
+def _member(collection_id: str, user_id: str, added_at: str, added_by: str) -> dict[str, Any]:
+    """A membership, findable from the member's side too (GET /collections)."""
+    return {
+        **_key(collection_id, f"MEMBER#{user_id}"),
+        "userId": user_id,
+        "addedAt": added_at,
+        "addedBy": added_by,
+        "gsi1pk": f"MEMBEROF#{user_id}",
+        "gsi1sk": f"{added_at}#{collection_id}",
+    }
 
 
 def _valid_id(collection_id: str) -> bool:
@@ -41,12 +56,7 @@ def create(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         "ownerName": caller.name,
         "createdAt": now,
     }
-    member = {
-        **_key(collection_id, f"MEMBER#{caller.id}"),
-        "userId": caller.id,
-        "addedAt": now,
-        "addedBy": caller.id,
-    }
+    member = _member(collection_id, caller.id, now, caller.id)
     with aws.table().batch_writer() as batch:
         batch.put_item(Item=meta)
         batch.put_item(Item=member)
@@ -64,6 +74,27 @@ def get(collection_id: str) -> dict[str, Any] | None:
     if meta is None:
         return None
     return {"meta": meta, "members": [item for item in items if item["sk"].startswith("MEMBER#")]}
+
+
+def of_member(caller: Caller) -> dict[str, Any]:
+    """GET /collections: the collections the caller belongs to, newest membership first (one
+    Query on the memberships, one BatchGet of their collections)."""
+    memberships = aws.table().query(
+        IndexName=records.OWNER_INDEX,
+        KeyConditionExpression=Key("gsi1pk").eq(f"MEMBEROF#{caller.id}"),
+        ScanIndexForward=False,
+        Limit=MAX_LISTED,
+    )["Items"]
+    ids = [item["pk"].removeprefix("COLL#") for item in memberships]
+    metas = records.batch_get([_key(collection_id, "META") for collection_id in ids]) if ids else []
+    by_id = {meta["id"]: meta for meta in metas}
+    return {"collections": [_summary(by_id[c], caller) for c in ids if c in by_id]}
+
+
+def _summary(meta: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    shown = _public(meta, [])
+    del shown["members"]
+    return {**shown, "owned": meta["ownerId"] == caller.id}
 
 
 def is_member(collection_id: str, user_id: str) -> bool:
@@ -125,12 +156,7 @@ def add_member(caller: Caller, collection_id: str, body: dict[str, Any], *, may_
     found = _owned(caller, collection_id, may_read=may_read)
     if any(member["userId"] == user_id for member in found["members"]):
         raise Conflict("that user is already a member")
-    member = {
-        **_key(collection_id, f"MEMBER#{user_id}"),
-        "userId": user_id,
-        "addedAt": now_iso(),
-        "addedBy": caller.id,
-    }
+    member = _member(collection_id, user_id, now_iso(), caller.id)
     aws.table().put_item(Item=member)
     return _public(found["meta"], [*found["members"], member])
 

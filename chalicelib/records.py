@@ -508,7 +508,7 @@ def images_and_upload_ids(
     images: dict[str, Image] = {}
     found: set[tuple[str, str]] = set()
     for start in range(0, len(keys), 100):
-        for item in _batch_get(keys[start : start + 100]):
+        for item in batch_get(keys[start : start + 100]):
             if item["sk"] == "IMG":
                 images[item["id"]] = Image.from_item(item)
             else:
@@ -516,7 +516,7 @@ def images_and_upload_ids(
     return images, found
 
 
-def _batch_get(keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+def batch_get(keys: list[dict[str, str]]) -> list[dict[str, Any]]:
     name = _table_name()
     items: list[dict[str, Any]] = []
     pending: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}

@@ -1,4 +1,5 @@
-"""The web page: one static HTML page, its script, style and icon, and the settings it needs.
+"""The web page: one static HTML page, its script modules, style and icon, and the settings
+it needs.
 
 The files live in chalicelib/static and are served by the app itself (no CDN, no build
 step). Only files that are in that folder with an allowed extension are served, so no name
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from chalice import Response
 
-from chalicelib import aws, settings
+from chalicelib import aws, settings, validation
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE = "index.html"
@@ -45,17 +46,37 @@ def _files() -> dict[str, Path]:
 
 @cache
 def _fingerprint(name: str) -> str:
-    return hashlib.sha256(_files()[name].read_bytes()).hexdigest()[:12]
+    return hashlib.sha256(_body(name).encode()).hexdigest()[:12]
+
+
+def _body(name: str) -> str:
+    return _module(name) if name.endswith(".js") else _files()[name].read_text()
+
+
+def _versioned(text: str, pattern: str) -> str:
+    """Each reference to a servable NAME (group 2 of pattern) given a ?v=HASH of its content."""
+
+    def versioned(match: re.Match[str]) -> str:
+        name = match.group(2)
+        if name not in _files():
+            return match.group(0)
+        return f"{match.group(1)}{name}?v={_fingerprint(name)}"
+
+    return re.sub(pattern, versioned, text)
 
 
 def _page() -> str:
     """index.html with each static/NAME reference made static/NAME?v=HASH."""
+    return _versioned(_files()[PAGE].read_text(), r"(static/)([\w.-]+)")
 
-    def versioned(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return f"static/{name}?v={_fingerprint(name)}" if name in _files() else match.group(0)
 
-    return re.sub(r"static/([\w.-]+)", versioned, _files()[PAGE].read_text())
+@cache
+def _module(name: str) -> str:
+    """A script with each `from "./NAME.js"` made ./NAME.js?v=HASH. A module's hash is of this
+    rewritten text, so it changes whenever anything it imports changes, and a module cached
+    for a day never imports a sibling of another release. (So the modules import one another
+    as a tree, never in a cycle.)"""
+    return _versioned(_files()[name].read_text(), r"""(from\s+["']\./)([\w.-]+\.js)(?=["'])""")
 
 
 def _origin(url: str) -> str:
@@ -113,7 +134,7 @@ def asset(name: str) -> Response:
         headers["Content-Security-Policy"] = content_security_policy()
         return Response(body=_page(), status_code=200, headers=headers)
     headers["Cache-Control"] = ASSET_CACHE
-    return Response(body=path.read_text(), status_code=200, headers=headers)
+    return Response(body=_body(name), status_code=200, headers=headers)
 
 
 def client_config() -> dict[str, Any]:
@@ -125,5 +146,7 @@ def client_config() -> dict[str, Any]:
         "appClientId": config.app_client_id,
         "cognitoEndpoint": _cognito_endpoint(),
         "maxUploadBytes": config.max_upload_bytes,
+        "uploadTypes": sorted(validation.IMAGE_TYPES),
+        "linkSeconds": config.download_url_expiry_seconds,
         "variants": [spec.name for spec in config.variants],
     }

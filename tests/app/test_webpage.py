@@ -1,5 +1,6 @@
 """The page's files are served by the app, with the right types and nothing else."""
 
+import hashlib
 import json
 import re
 
@@ -130,3 +131,44 @@ def test_the_client_config_names_the_pool_and_the_cognito_endpoint(client, resou
     assert config["cognitoEndpoint"] == "https://cognito-idp.us-east-1.amazonaws.com"
     assert config["variants"] == ["thumbnail", "preview", "hd-rotated"]
     assert config["maxUploadBytes"] > 0
+
+
+def test_each_module_imports_its_siblings_by_their_content_hash(client):
+    app = client.get("/static/app.js")
+    imports = dict(re.findall(r'from "\./([\w.-]+\.js)\?v=([0-9a-f]{12})"', app.body.decode()))
+    assert {"api.js", "gallery.js", "detail.js", "session.js"} <= set(imports)
+    for name, version in imports.items():
+        served = client.get(f"/static/{name}?v={version}")
+        assert served.status_code == 200
+        assert served.headers["Content-Type"].startswith("text/javascript")
+        assert hashlib.sha256(served.body).hexdigest()[:12] == version
+
+
+def test_a_change_in_an_imported_module_changes_the_importers_hash(tmp_path, monkeypatch):
+    (tmp_path / "index.html").write_text('<script type="module" src="static/a.js"></script>')
+    (tmp_path / "a.js").write_text('import { b } from "./b.js";\n')
+    (tmp_path / "b.js").write_text("export const b = 1;\n")
+    monkeypatch.setattr(webpage, "STATIC", tmp_path)
+
+    def page_and_import() -> tuple[str, str]:
+        for cached in (webpage._files, webpage._fingerprint, webpage._module):
+            cached.cache_clear()
+        page = webpage._page()
+        return page, webpage._module("a.js")
+
+    page_before, a_before = page_and_import()
+    (tmp_path / "b.js").write_text("export const b = 2;\n")
+    page_after, a_after = page_and_import()
+    monkeypatch.undo()
+    for cached in (webpage._files, webpage._fingerprint, webpage._module):
+        cached.cache_clear()
+
+    assert a_before != a_after  # a.js names the new b.js
+    assert page_before != page_after  # so the page names a new a.js, though a.js is unchanged
+
+
+def test_the_client_config_names_the_types_the_service_takes(client, resources):
+    config = json.loads(client.get("/config").body)
+    assert "image/jpeg" in config["uploadTypes"]
+    assert "image/svg+xml" not in config["uploadTypes"]
+    assert config["linkSeconds"] > 0

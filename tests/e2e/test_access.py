@@ -151,6 +151,7 @@ MATRIX = {
         lambda w: ("/collections", {"json": {"name": "c"}}),
         _user_route(201, 201, 201),
     ),
+    ("GET", "/collections"): (lambda w: ("/collections", {}), _user_route()),
     ("GET", "/collections/{collection_id}"): (
         lambda w: (f"/collections/{w.collection['id']}", {}),
         _user_route(200, 403, 403),
