@@ -8,7 +8,7 @@ STAGE ?= dev
 ARCH ?= x86_64
 PORT ?= 8000
 
-.PHONY: help venv run test lint format bench vendor guard package infra deploy clean
+.PHONY: help venv run test lint format bench vendor guard package infra deploy rehearse lambda-run clean
 
 help:
 	@echo "make run      start the local stack (moto server + API on 127.0.0.1:$(PORT))"
@@ -17,6 +17,7 @@ help:
 	@echo "make vendor   fetch the Lambda Pillow into vendor/ (ARCH=x86_64|arm64)"
 	@echo "make package  chalice package (terraform) into out/ and inspect it"
 	@echo "make deploy STAGE=prod   infra + vendor + guard + chalice deploy"
+	@echo "make rehearse  make infra + chalice deploy/redeploy/delete against a fresh local AWS"
 
 $(VENV)/.installed: requirements-dev.txt
 	@set -e; py=$$(scripts/find-python.sh); \
@@ -60,6 +61,10 @@ infra: venv
 
 deploy: vendor guard infra
 	$(VENV)/bin/chalice deploy --stage $(STAGE)
+
+# The test suite runs this too (tests/deploy/test_rehearsal.py).
+rehearse: vendor guard
+	$(PY) scripts/rehearse.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
