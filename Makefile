@@ -18,6 +18,7 @@ help:
 	@echo "make package  chalice package (terraform) into out/ and inspect it"
 	@echo "make deploy STAGE=prod   infra + vendor + guard + chalice deploy"
 	@echo "make rehearse  make infra + chalice deploy/redeploy/delete against a fresh local AWS"
+	@echo "make lambda-run  run make package's zip as Lambda runs it, against make run's code"
 
 $(VENV)/.installed: requirements-dev.txt
 	@set -e; py=$$(scripts/find-python.sh); \
@@ -65,6 +66,10 @@ deploy: vendor guard infra
 # The test suite runs this too (tests/deploy/test_rehearsal.py).
 rehearse: vendor guard
 	$(PY) scripts/rehearse.py
+
+# The package run as Lambda runs it (tests/deploy/test_package_as_lambda.py runs it too).
+lambda-run: package
+	$(PY) scripts/lambda_run.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
