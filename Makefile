@@ -8,7 +8,7 @@ STAGE ?= dev
 ARCH ?= x86_64
 PORT ?= 8000
 
-.PHONY: help venv run test lint format bench vendor guard package infra deploy clean
+.PHONY: help venv run test lint format bench vendor guard package infra deploy rehearse lambda-run clean
 
 help:
 	@echo "make run      start the local stack (moto server + API on 127.0.0.1:$(PORT))"
@@ -17,6 +17,8 @@ help:
 	@echo "make vendor   fetch the Lambda Pillow into vendor/ (ARCH=x86_64|arm64)"
 	@echo "make package  chalice package (terraform) into out/ and inspect it"
 	@echo "make deploy STAGE=prod   infra + vendor + guard + chalice deploy"
+	@echo "make rehearse  make infra + chalice deploy/redeploy/delete against a fresh local AWS"
+	@echo "make lambda-run  run make package's zip as Lambda runs it, against make run's code"
 
 $(VENV)/.installed: requirements-dev.txt
 	@set -e; py=$$(scripts/find-python.sh); \
@@ -61,6 +63,14 @@ infra: venv
 
 deploy: vendor guard infra
 	$(VENV)/bin/chalice deploy --stage $(STAGE)
+
+# The test suite runs this too (tests/deploy/test_rehearsal.py).
+rehearse: vendor guard
+	$(PY) scripts/rehearse.py
+
+# The package run as Lambda runs it (tests/deploy/test_package_as_lambda.py runs it too).
+lambda-run: package
+	$(PY) scripts/lambda_run.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

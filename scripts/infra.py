@@ -175,18 +175,63 @@ def deploy_stack(
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
+def retained_resources(template_body: str) -> set[str]:
+    """Logical ids the template keeps when its stack is deleted (DeletionPolicy: Retain)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # Intrinsic functions (!Ref, !Sub, ...) do not matter here: read them as nothing.
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    resources = yaml.load(template_body, Loader=Loader)["Resources"]  # noqa: S506
+    return {name for name, spec in resources.items() if spec.get("DeletionPolicy") == "Retain"}
+
+
+def delete_stack(cloudformation: Any, stage: str) -> list[dict[str, str]]:
+    """Delete the stage's stack and wait for it. Returns what it leaves in the account: the
+    resources the template retains, as {"type", "id"}."""
+    name = stack_name(stage)
+    if not _stack_exists(cloudformation, name):
+        return []
+    body = cloudformation.get_template(StackName=name)["TemplateBody"]
+    kept = retained_resources(body if isinstance(body, str) else json.dumps(body))
+    resources = cloudformation.describe_stack_resources(StackName=name)["StackResources"]
+    cloudformation.delete_stack(StackName=name)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=name)
+    return [
+        {"type": resource["ResourceType"], "id": resource["PhysicalResourceId"]}
+        for resource in resources
+        if resource["LogicalResourceId"] in kept
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     deploy = commands.add_parser("deploy", help="create or update the stage's stack")
     deploy.add_argument("--stage", required=True)
     deploy.add_argument("--region", default=None, help="default: the AWS profile's region")
+    delete = commands.add_parser("delete", help="delete the stack; the retained resources stay")
+    delete.add_argument("--stage", required=True)
+    delete.add_argument("--region", default=None, help="default: the AWS profile's region")
     args = parser.parse_args(argv)
 
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
     cloudformation = boto3.client("cloudformation", region_name=args.region)
+    if args.command == "delete":
+        print(f"infra: deleting stack {stack_name(args.stage)}")
+        try:
+            kept = delete_stack(cloudformation, args.stage)
+        except (BotoCoreError, ClientError, WaiterError) as error:
+            print(f"infra: {error}", file=sys.stderr)
+            return 1
+        for resource in kept:
+            print(f"  kept (DeletionPolicy: Retain): {resource['type']} {resource['id']}")
+        print("infra: deleted; empty and delete what was kept by hand if you mean it")
+        return 0
     print(f"infra: deploying stack {stack_name(args.stage)} from {TEMPLATE.relative_to(ROOT)}")
     try:
         parameters = stack_parameters(args.stage)

@@ -2,15 +2,20 @@
 
     python scripts/package.py --stage dev [--out out] [--arch x86_64|arm64]
 
-Terraform, because the SAM format cannot express `on_s3_event`. The inspection checks what
-would otherwise only show on AWS, and prints what it saw:
+Terraform, because the SAM format cannot express `on_s3_event`. Before packaging, Chalice's
+own pre-deploy validation runs for the stage (scripts/validate.py: `chalice package` skips
+it, `chalice deploy` does not). The Terraform is then rewritten for Terraform >= 1.5 and the
+AWS provider 5.x (scripts/terraform_output.py). The inspection checks what would otherwise
+only show on AWS, and prints what it saw:
 - the zip holds Pillow's compiled core for CPython 3.12 on manylinux (the vendored file, byte
   for byte) and no compiled module for another Python or machine;
 - its unzipped size stays far below Lambda's 250 MB;
 - chalice.tf.json has the runtime, architecture, memory and timeout of every function as
   .chalice/config.json sets them; the API's Cognito authorizer on the stage's user pool and
   every custom authorizer wired to its Lambda; the S3 notification on uploads/ to the
-  processing function; the cleanup schedule; and the stage's IAM policy on every role.
+  processing function; the cleanup schedule; and the stage's IAM policy on every role;
+- every account-wide name (roles, functions, the schedule rule, the API) carries the stage;
+- `terraform validate` passes without warnings, where terraform and the provider are on disk.
 """
 
 import argparse
@@ -27,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import terraform_output
+import validate
+
 from vendor import MACHINES, read_marker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +43,7 @@ MAX_UNZIPPED_MB = 200  # Lambda refuses more than 250 MB unzipped; keep a wide m
 PROCESSING_FUNCTION = "handle_upload"
 SCHEDULED_FUNCTION = "cleanup"
 API_FUNCTION = "api_handler"
+APP_NAME = "image-service"
 
 
 @dataclass
@@ -248,6 +257,43 @@ def inspect_policy(tf: dict[str, Any], settings: dict[str, Any], report: Inspect
     )
 
 
+def inspect_names(tf: dict[str, Any], stage: str, report: Inspection) -> None:
+    prefix = f"{APP_NAME}-{stage}"
+    names = sorted(name for _, name in terraform_output.account_wide_names(tf))
+    shared = [name for name in names if name != prefix and not name.startswith(f"{prefix}-")]
+    report.check(
+        bool(names) and not shared,
+        f"names: all {len(names)} account-wide names start with {prefix}",
+        f"names another stage in the account would also use: {', '.join(shared)}",
+    )
+
+
+def inspect_terraform(out: Path, report: Inspection) -> None:
+    why_not = terraform_output.why_validate_cannot_run()
+    if why_not:
+        report.facts.append(f"terraform validate skipped: {why_not}")
+        return
+    result = terraform_output.terraform_validate(out)
+    said = [
+        f"{d['severity']}: {d['summary']}: {d.get('detail', '')}" for d in result["diagnostics"]
+    ]
+    versions = ", ".join(
+        f"{k.rsplit('/', 1)[1]} {v}" for k, v in result["provider_selections"].items()
+    )
+    report.check(
+        result["valid"] and not said,
+        f"terraform validate: valid, no warnings (Terraform {result['terraform_version']}, "
+        f"{versions})",
+        "terraform validate: " + ("; ".join(said) or "invalid"),
+    )
+
+
+def write_terraform(out: Path, stage: str) -> None:
+    path = out / "chalice.tf.json"
+    tf = terraform_output.modernize(json.loads(path.read_text()), APP_NAME, stage)
+    path.write_text(json.dumps(tf, indent=2) + "\n")
+
+
 def inspect(out: Path, project: Path, stage: str, arch: str) -> Inspection:
     report = Inspection()
     settings = stage_settings(project, stage)
@@ -265,6 +311,8 @@ def inspect(out: Path, project: Path, stage: str, arch: str) -> Inspection:
     inspect_api(tf, settings, report)
     inspect_events(tf, settings, report)
     inspect_policy(tf, settings, report)
+    inspect_names(tf, stage, report)
+    inspect_terraform(out, report)
     return report
 
 
@@ -275,11 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "out")
     parser.add_argument("--project-dir", type=Path, default=ROOT)
     args = parser.parse_args(argv)
+    passed, said = validate.validate_stage(args.project_dir, args.stage)
+    if not passed:
+        print(f"package: chalice deploy would refuse stage {args.stage}:\n{said}", file=sys.stderr)
+        return 1
+    print(f"package: chalice's pre-deploy validation passes for stage {args.stage}")
     try:
         seconds = run_chalice(args.project_dir, args.stage, args.out)
     except RuntimeError as error:
         print(f"package: {error}", file=sys.stderr)
         return 1
+    write_terraform(args.out, args.stage)
     print(f"package: chalice package (terraform) for stage {args.stage} in {seconds:.1f} s")
     print(f"  {args.out}/chalice.tf.json, {args.out}/deployment.zip")
     report = inspect(args.out, args.project_dir, args.stage, args.arch)
