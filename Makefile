@@ -18,10 +18,11 @@ help:
 	@echo "make package  chalice package (terraform) into out/ and inspect it"
 	@echo "make deploy STAGE=prod   infra + vendor + guard + chalice deploy"
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
 	@set -e; py=$$(scripts/find-python.sh); \
 	  if [ ! -x $(PY) ] || ! $(PY) -c 'import sys' 2>/dev/null; then rm -rf $(VENV); "$$py" -m venv $(VENV); fi
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 venv: $(VENV)/.installed
