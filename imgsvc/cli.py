@@ -39,6 +39,7 @@ class Usage(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.api, args.json = getattr(args, "api", None), getattr(args, "json", False)
     out = Output(args.json)
     try:
         return args.run(_client(args), args, out) or OK
@@ -348,9 +349,17 @@ def _pages(
 
 
 def _parser() -> argparse.ArgumentParser:
+    # --api and --json go before or after the command; SUPPRESS keeps a subcommand's copy
+    # from overwriting what was given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--api", help=f"the API's URL (else $IMGSVC_API, else {DEFAULT_API})")
-    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    common.add_argument(
+        "--api",
+        default=argparse.SUPPRESS,
+        help=f"the API's URL (else $IMGSVC_API, else {DEFAULT_API})",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, not text"
+    )
     parser = argparse.ArgumentParser(
         prog="imgsvc",
         description="The Image Service from the command line.",

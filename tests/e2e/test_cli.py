@@ -152,3 +152,11 @@ def test_the_project_installs_imgsvc_as_a_command():
     )
     assert done.returncode == 0
     assert "upload" in done.stdout
+
+
+def test_api_and_json_may_come_before_or_after_the_command(cli, stack):
+    env_free = Cli(stack, cli.home)
+    before = env_free("--api", stack.api, "--json", "me")
+    after = env_free("me", "--api", stack.api, "--json")
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    assert json.loads(before.stdout) == json.loads(after.stdout)
