@@ -47,7 +47,8 @@ def _success_statuses(function: ast.FunctionDef) -> set[int]:
         if not isinstance(node, ast.Return) or node.value is None:
             continue
         call = node.value
-        name = call.func.id if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else ""
+        called = isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+        name = call.func.id if called else ""
         found.add(HELPER_STATUS.get(name, 200))
     return found
 
