@@ -82,7 +82,7 @@ class Output:
         if self.as_json:
             print(json.dumps(data, indent=2, ensure_ascii=False))
         else:
-            print("\n".join(text) if isinstance(text, list) else text)
+            print(printable("\n".join(text) if isinstance(text, list) else text))
 
     def error(self, code: str, message: str, **details: Any) -> None:
         if self.as_json:
@@ -91,6 +91,14 @@ class Output:
         else:
             rid = f" (request {details['requestId']})" if details.get("requestId") else ""
             print(f"imgsvc: {message} [{code}]{rid}", file=sys.stderr)
+
+
+def printable(text: str) -> str:
+    """Text with control characters shown as escapes: titles and filenames come from other
+    users, and an escape sequence in one must not drive the reader's terminal."""
+    return "".join(
+        c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode() for c in text
+    )
 
 
 # -- commands ----------------------------------------------------------------------------
