@@ -20,10 +20,11 @@ help:
 	@echo "make rehearse  make infra + chalice deploy/redeploy/delete against a fresh local AWS"
 	@echo "make lambda-run  run make package's zip as Lambda runs it, against make run's code"
 
-$(VENV)/.installed: requirements-dev.txt
+$(VENV)/.installed: requirements-dev.txt pyproject.toml
 	@set -e; py=$$(scripts/find-python.sh); \
 	  if [ ! -x $(PY) ] || ! $(PY) -c 'import sys' 2>/dev/null; then rm -rf $(VENV); "$$py" -m venv $(VENV); fi
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 venv: $(VENV)/.installed

@@ -1,10 +1,12 @@
 """Image Service: the table of contents. Each handler reads the request or event, calls one
 function in chalicelib, and returns what it gives back."""
 
+from urllib.parse import quote
+
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
 
-from chalicelib import apikeys, collection, service, settings, uploadlog, validation
-from chalicelib.web import accepted, created, no_content, redirect, view
+from chalicelib import apikeys, collection, openapi, service, settings, uploadlog, validation
+from chalicelib.web import accepted, conventions, created, no_content, redirect, versioned, view
 
 config = settings.get()
 app = Chalice(app_name="image-service")
@@ -12,6 +14,7 @@ app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
+app.register_middleware(conventions, "http")
 
 
 # API keys are checked by this built-in authorizer. API Gateway caches its answer per key for
@@ -27,6 +30,11 @@ def external_key(auth_request):
 @app.route("/health", methods=["GET"], cors=cors)
 def health():
     return {"status": "ok"}
+
+
+@app.route("/openapi.json", methods=["GET"], cors=cors)
+def openapi_document():
+    return openapi.document()
 
 
 @app.route("/", methods=["GET"])
@@ -59,7 +67,8 @@ def me(v):
 @app.route("/images", methods=["POST"], authorizer=users, cors=cors)
 @view(app)
 def create_image(v):
-    return created(service.create_image(v.access, v.json()))
+    body = service.create_image(v.access, v.json(), v.headers.get("idempotency-key"))
+    return created(body, v.url(f"/images/{body['image']['id']}"), private=True)
 
 
 # The one-step upload has a route of its own: Chalice (and API Gateway) want every media type
@@ -73,7 +82,7 @@ def create_image_from_body(v):
         v.headers.get("content-type"),
         v.headers.get("x-filename"),
     )
-    return accepted({"image": image})
+    return accepted({"image": image}, v.url(f"/images/{image['id']}"))
 
 
 @app.route("/images", methods=["GET"], authorizer=users, cors=cors)
@@ -85,13 +94,16 @@ def list_images(v):
 @app.route("/images/{image_id}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def get_image(v, image_id):
-    return service.image_view(v.access.readable(image_id))
+    image = v.access.readable(image_id)
+    fresh = v.not_modified(image.version)
+    return versioned(image.version, lambda: service.image_view(image), not_modified=fresh)
 
 
 @app.route("/images/{image_id}", methods=["PATCH"], authorizer=users, cors=cors)
 @view(app)
 def update_image(v, image_id):
-    return service.update_image(v.access.changeable(image_id), v.json())
+    image = service.update_image(v.access.changeable(image_id), v.json(), if_match=v.if_match())
+    return versioned(image["version"], lambda: image, not_modified=False)
 
 
 @app.route("/images/{image_id}", methods=["DELETE"], authorizer=users, cors=cors)
@@ -105,7 +117,8 @@ def delete_image(v, image_id):
 @view(app)
 def replace_image(v, image_id):
     image = v.access.changeable(image_id)
-    return created(service.replace_content(v.caller, image, v.json()))
+    body = service.replace_content(v.caller, image, v.json())
+    return created(body, v.url(f"/images/{image_id}"), private=True)
 
 
 @app.route("/images/{image_id}/content/{variant}", methods=["GET"], authorizer=users, cors=cors)
@@ -132,7 +145,8 @@ def upload_log(v):
 @app.route("/collections", methods=["POST"], authorizer=users, cors=cors)
 @view(app)
 def create_collection(v):
-    return created(collection.create(v.caller, v.json()))
+    made = collection.create(v.caller, v.json())
+    return created(made, v.url(f"/collections/{made['id']}"))
 
 
 @app.route("/collections", methods=["GET"], authorizer=users, cors=cors)
@@ -151,9 +165,9 @@ def get_collection(v, collection_id):
 @view(app)
 def add_member(v, collection_id):
     body = v.json()
-    return created(
-        collection.add_member(v.caller, collection_id, body, may_read=v.access.is_member)
-    )
+    added = collection.add_member(v.caller, collection_id, body, may_read=v.access.is_member)
+    member = quote(body["userId"], safe="")
+    return created(added, v.url(f"/collections/{collection_id}/members/{member}"))
 
 
 @app.route(
@@ -178,7 +192,8 @@ def collection_images(v, collection_id):
 @view(app)
 def issue_api_key(v):
     v.access.require_admin()
-    return created(apikeys.issue(v.caller, v.json()))
+    key = apikeys.issue(v.caller, v.json())
+    return created(key, v.url(f"/admin/api-keys/{key['keyId']}"), private=True)
 
 
 @app.route("/admin/api-keys", methods=["GET"], authorizer=users, cors=cors)

@@ -7,6 +7,8 @@ One table, item kinds told apart by their keys:
   upload   pk IMG#{id}  sk UP#{upload}  log (gsi3): LOG#{owner}, {createdAt}#{upload}
                                         logByDay (gsi4): DAY#{yyyy-mm-dd}, {createdAt}#{upload}
                                         sweep (sparse): unfinished uploads by status and age
+  create   pk IDEM#{owner}#{key}  sk IDEM   one POST /images under an Idempotency-Key: its
+                                        request's fingerprint and answer, until `ttl`
 Every change to an image is conditional on its `version`; a change that moves an upload
 between statuses is one transaction over the image and the upload, conditional on both.
 """
@@ -89,7 +91,11 @@ def _table_name() -> str:
 
 def create(image: Image, upload: Upload) -> None:
     """Store a new image and its first upload."""
-    _transact(
+    _transact(*_creations(image, upload))
+
+
+def _creations(image: Image, upload: Upload) -> tuple[dict[str, Any], ...]:
+    return (
         {
             "Put": {
                 "TableName": _table_name(),
@@ -105,6 +111,62 @@ def create(image: Image, upload: Upload) -> None:
             }
         },
     )
+
+
+def idempotency_key(owner_id: str, key: str) -> dict[str, str]:
+    return {"pk": f"IDEM#{owner_id}#{key}", "sk": "IDEM"}
+
+
+class KeyReused(Exception):
+    """An Idempotency-Key already used for a request with another body."""
+
+
+def create_once(
+    image: Image,
+    upload: Upload,
+    *,
+    key: str,
+    fingerprint: str,
+    answer: str,
+    now_epoch: int,
+    keep_seconds: int,
+) -> str:
+    """create(), unless this owner already created with `key` in the last `keep_seconds`:
+    then the answer that request got. The record of the key is written in the same
+    transaction as the image, so two concurrent retries make one image. `ttl` lets
+    DynamoDB's TTL remove old keys; the condition ignores an expired one it has not yet."""
+    marker = {
+        **idempotency_key(image.ownerId, key),
+        "fingerprint": fingerprint,
+        "answer": answer,
+        "imageId": image.id,
+        "ttl": now_epoch + keep_seconds,
+    }
+    try:
+        _transact(
+            {
+                "Put": {
+                    "TableName": _table_name(),
+                    "Item": marker,
+                    "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": {":now": now_epoch},
+                }
+            },
+            *_creations(image, upload),
+        )
+        return answer
+    except Conflict:
+        found = (
+            _table()
+            .get_item(Key=idempotency_key(image.ownerId, key), ConsistentRead=True)
+            .get("Item")
+        )
+        if not found or int(found["ttl"]) < now_epoch:
+            raise
+        if found["fingerprint"] != fingerprint:
+            raise KeyReused(key) from None
+        return str(found["answer"])
 
 
 def get_image(image_id: str) -> Image | None:

@@ -1,16 +1,31 @@
 """The operations behind the image routes. Each takes the caller and parsed input, enforces
 access through chalicelib.access, and returns what the route renders."""
 
+import hashlib
+import json
+import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib import blobs, cursors, records, settings, validation
 from chalicelib.access import Access
-from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge
+from chalicelib.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    TooLarge,
+    Unprocessable,
+)
 from chalicelib.ids import new_id
 from chalicelib.images import Caller, Image, Status, Upload, now_iso
 
 VARIANT_ORIGINAL = "original"
+# How long a retried POST /images with the same Idempotency-Key gets the first answer back:
+# a day, as common practice (Stripe's) has it, far beyond any client's retries.
+IDEMPOTENCY_SECONDS = 24 * 3600
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def _expiry(now: str) -> str:
@@ -66,8 +81,13 @@ def _new_image(
     return image, upload
 
 
-def create_image(access: Access, body: dict[str, Any]) -> dict[str, Any]:
-    """POST /images (JSON): a record awaiting its upload, and a presigned POST to send it."""
+def create_image(
+    access: Access, body: dict[str, Any], idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """POST /images (JSON): a record awaiting its upload, and a presigned POST to send it.
+    With an Idempotency-Key, a retry of the same request answers what the first one did
+    (the same image, the same upload form) instead of making a second record."""
+    key = _idempotency_key(idempotency_key)
     validation.only_fields(
         body, {"filename", "contentType", "title", "description", "collectionId"}
     )
@@ -86,8 +106,35 @@ def create_image(access: Access, body: dict[str, Any]) -> dict[str, Any]:
         description=description,
         collection_id=collection_id,
     )
-    records.create(image, upload)
-    return {"image": image.public(), "upload": blobs.presigned_post(upload.key, content_type)}
+    answer = {"image": image.public(), "upload": blobs.presigned_post(upload.key, content_type)}
+    if key is None:
+        records.create(image, upload)
+        return answer
+    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    try:
+        kept = records.create_once(
+            image,
+            upload,
+            key=key,
+            fingerprint=fingerprint,
+            answer=json.dumps(answer),
+            now_epoch=int(time.time()),
+            keep_seconds=IDEMPOTENCY_SECONDS,
+        )
+    except records.KeyReused:
+        raise Unprocessable(
+            "this Idempotency-Key was used for a request with another body",
+            code="IdempotencyKeyReusedError",
+        ) from None
+    return json.loads(kept)
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(value):
+        raise Invalid("Idempotency-Key must be 1 to 255 visible ASCII characters")
+    return value
 
 
 def create_image_from_body(
@@ -145,10 +192,13 @@ def content_url(image: Image, variant: str) -> str:
     return blobs.presigned_get(found.key)
 
 
-def update_image(image: Image, body: dict[str, Any]) -> dict[str, Any]:
+def update_image(
+    image: Image, body: dict[str, Any], *, if_match: int | None = None
+) -> dict[str, Any]:
     """PATCH: title, description, filename. Conditional on the version read; the loser of
     two concurrent edits gets 409 and must re-read (no edit is lost silently). A version
-    bump by the pipeline alone is not a conflict unless the client named its version."""
+    bump by the pipeline alone is not a conflict unless the client named its version, in the
+    body or, the standard way, as If-Match (which fails with 412 instead)."""
     validation.only_fields(body, {"title", "description", "filename", "version"})
     changes: dict[str, Any] = {}
     for name, check in (
@@ -165,6 +215,10 @@ def update_image(image: Image, body: dict[str, Any]) -> dict[str, Any]:
     expected = body.get("version", image.version)
     if not isinstance(expected, int) or isinstance(expected, bool):
         raise Invalid("version must be an integer")
+    if if_match is not None and if_match != image.version:
+        raise PreconditionFailed(
+            f"If-Match names another version; the image is at version {image.version}"
+        )
     if expected != image.version:
         raise Conflict(f"the image changed (version {image.version}); re-read and retry")
     for _ in range(3):
@@ -178,6 +232,8 @@ def update_image(image: Image, body: dict[str, Any]) -> dict[str, Any]:
             fresh = records.get_image(image.id)
         # Only the pipeline moved (the upload was claimed or processed): apply the edit to
         # the new version. Another edit, or a version the client named, is a real conflict.
+        if if_match is not None:
+            raise PreconditionFailed("the image changed while it was updated; re-read and retry")
         if "version" in body or fresh is None or fresh.status == Status.DELETED:
             break
         if _edited(fresh) != _edited(image):

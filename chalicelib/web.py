@@ -1,7 +1,10 @@
-"""The glue between Chalice views and chalicelib: who is calling, what they sent, and the
-one place domain errors become HTTP errors."""
+"""The glue between Chalice views and chalicelib: who is calling, what they sent, the one
+place domain errors become HTTP errors, and the HTTP conventions every answer follows
+(request ids, Location, ETag and conditional requests, Cache-Control)."""
 
 import functools
+import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +30,27 @@ class View:
     def json(self) -> dict[str, Any]:
         return validation.json_object(self.request.raw_body)
 
+    def url(self, path: str) -> str:
+        """`path` (of the route table) as the caller reaches it: behind API Gateway's
+        execute-api host that is under the stage (/api/images/...), on a custom domain not."""
+        return base_path(self.request) + path
+
+    def if_match(self) -> int | None:
+        """The version an If-Match names (None without one, or for `*`); a tag that is not
+        one of our ETags can match no version, so it is -1 and fails the precondition."""
+        raw = self.headers.get("if-match")
+        if raw is None or raw.strip() == "*":
+            return None
+        versions = [version for version in _tags(raw) if version is not None]
+        return versions[0] if len(versions) == 1 else -1
+
+    def not_modified(self, version: int) -> bool:
+        """If-None-Match names this version (weak comparison, as RFC 9110 says for GET)."""
+        raw = self.headers.get("if-none-match")
+        if raw is None:
+            return False
+        return raw.strip() == "*" or version in _tags(raw)
+
 
 def view(app: Chalice, *, api_key: bool = False) -> Callable:
     """Wrap a route function f(view, **path) so it gets a View and its errors map to HTTP."""
@@ -37,7 +61,7 @@ def view(app: Chalice, *, api_key: bool = False) -> Callable:
             try:
                 return function(View(app, api_key=api_key), **path)
             except errors.ServiceError as error:
-                raise errors.to_http(error) from None
+                return errors.to_http(error)
 
         return wrapper
 
@@ -51,12 +75,75 @@ def redirect(url: str, *, vary: str | None = None) -> Response:
     return Response(body="", status_code=307, headers=headers)
 
 
-def created(body: Any) -> Response:
-    return Response(body=body, status_code=201)
+# JSON that carries presigned links (upload forms, download URLs) is a credential for a few
+# minutes: no shared cache may keep it, and no browser should store it.
+PRIVATE = {"Cache-Control": "private, no-store"}
 
 
-def accepted(body: Any) -> Response:
-    return Response(body=body, status_code=202)
+def created(body: Any, location: str, *, private: bool = False) -> Response:
+    return Response(body=body, status_code=201, headers=_located(location, private))
+
+
+def accepted(body: Any, location: str) -> Response:
+    return Response(body=body, status_code=202, headers=_located(location, False))
+
+
+def _located(location: str, private: bool) -> dict[str, str]:
+    return {"Location": location, **(PRIVATE if private else {})}
+
+
+def etag(version: int) -> str:
+    """The ETag of a record at `version`: it names the record, not the bytes of one answer
+    (whose presigned links differ at every request), so a 304 means "nothing changed"."""
+    return f'"v{version}"'
+
+
+_TAG = re.compile(r'^(?:W/)?"v(\d{1,12})"$')
+
+
+def _tags(raw: str) -> list[int | None]:
+    found = []
+    for part in raw.split(","):
+        match = _TAG.match(part.strip())
+        found.append(int(match.group(1)) if match else None)
+    return found
+
+
+def versioned(version: int, render: Callable[[], Any], *, not_modified: bool) -> Response:
+    """A record's answer with its ETag; 304 (no body) when the caller already has it."""
+    headers = {"ETag": etag(version), **PRIVATE}
+    if not_modified:
+        return Response(body="", status_code=304, headers=headers)
+    return Response(body=render(), status_code=200, headers=headers)
+
+
+def base_path(request: Any) -> str:
+    """What comes before the route's path in the path the caller used (the stage, if any)."""
+    context = request.context or {}
+    used = str(context.get("path") or "")
+    route = request.path
+    for name, value in (request.uri_params or {}).items():
+        route = route.replace("{" + name + "}", value)
+    return used[: -len(route)] if route and used.endswith(route) else ""
+
+
+def request_id(request: Any) -> str:
+    """API Gateway's id of this request (the one in its own x-amzn-RequestId header and its
+    logs); a fresh one where the gateway in front gives none."""
+    context = (request.context or {}) if request is not None else {}
+    return str(context.get("requestId") or uuid.uuid4())
+
+
+def conventions(request: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: every answer names its request id (X-Request-Id), and every error
+    body too, whether the app, Chalice (405, 415, 500) or a view made it."""
+    rid = request_id(request)
+    response = get_response(request)
+    response.headers["X-Request-Id"] = rid
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
+        response.body = {**body, "RequestId": rid}
+    return response
 
 
 def no_content() -> Response:

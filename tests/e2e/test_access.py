@@ -112,6 +112,10 @@ MATRIX = {
     ("GET", "/"): (lambda w: ("/", {}), dict.fromkeys(CREDENTIALS, 200)),
     ("GET", "/static/{name}"): (lambda w: ("/static/app.js", {}), dict.fromkeys(CREDENTIALS, 200)),
     ("GET", "/config"): (lambda w: ("/config", {}), dict.fromkeys(CREDENTIALS, 200)),
+    ("GET", "/openapi.json"): (
+        lambda w: ("/openapi.json", {}),
+        dict.fromkeys(CREDENTIALS, 200),
+    ),
     ("GET", "/me"): (lambda w: ("/me", {}), _user_route()),
     ("POST", "/images"): (
         lambda w: ("/images", {"json": {"filename": "m.jpg", "contentType": "image/jpeg"}}),

@@ -1,0 +1,162 @@
+"""imgsvc, the command-line client, end to end against the local stack: sign in, upload
+(over the presigned POST, with progress, a file larger than the one-step limit), verdicts,
+listings, renders, collections, keys, --json everywhere, and the exit codes scripts use."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.e2e
+
+
+class Cli:
+    def __init__(self, stack, home: Path):
+        self.stack, self.home = stack, home
+
+    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "IMGSVC_CONFIG_DIR": str(self.home), "IMGSVC_API": self.stack.api}
+        env.pop("IMGSVC_PASSWORD", None)
+        return subprocess.run(
+            [sys.executable, "-m", "imgsvc", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+
+    def json(self, *args: str) -> object:
+        done = self(*args, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    def login(self, user: str) -> None:
+        done = self("login", user, "--password-stdin", stdin=self.stack.state["users"][user])
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture
+def cli(stack, tmp_path):
+    found = Cli(stack, tmp_path / "config")
+    found.login("demo")
+    return found
+
+
+def _big_png(path: Path) -> Path:
+    """A PNG of noise over 4 MB (it does not compress): too large for the one-step route."""
+    Image.frombytes("RGB", (1300, 1200), os.urandom(1300 * 1200 * 3)).save(path, "PNG")
+    assert path.stat().st_size > 4 * 1024 * 1024
+    return path
+
+
+def test_login_keeps_the_tokens_for_the_user_alone_and_me_shows_who_is_signed_in(cli):
+    assert cli.json("me")["username"] == "demo"
+    credentials = cli.home / "credentials.json"
+    assert credentials.stat().st_mode & 0o077 == 0
+
+
+def test_a_file_over_the_one_step_limit_uploads_with_progress_and_is_ready(cli, tmp_path):
+    path = _big_png(tmp_path / "noise.png")
+    done = cli("upload", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "noise.png: 100%" in done.stderr
+    assert "noise.png: ready" in done.stdout
+    assert "1300×1200 png" in done.stdout
+    assert "thumbnail: http" in done.stdout
+
+
+def test_upload_json_gives_each_verdict_and_a_non_image_exits_1_with_its_failure(cli, tmp_path):
+    good, bad = tmp_path / "good.jpg", tmp_path / "bad.jpg"
+    Image.new("RGB", (300, 200), (200, 10, 10)).save(good, "JPEG")
+    bad.write_text("this is not a picture")
+    done = cli("upload", str(good), str(bad), "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    results = {Path(result["file"]).name: result["image"] for result in json.loads(done.stdout)}
+    assert results["good.jpg"]["status"] == "ready"
+    assert results["bad.jpg"]["status"] == "failed"
+    assert results["bad.jpg"]["failure"]["code"]
+
+
+def test_ls_show_log_and_render_read_back_an_upload(cli, tmp_path):
+    path = tmp_path / "back.jpg"
+    Image.new("RGB", (640, 480), (0, 90, 0)).save(path, "JPEG")
+    image = cli.json("upload", str(path), "--title", "read back")[0]["image"]
+    assert image["id"] in [found["id"] for found in cli.json("ls", "--limit", "100")]
+    assert cli.json("show", image["id"])["title"] == "read back"
+    assert image["id"] in [row["imageId"] for row in cli.json("log", "--limit", "100")]
+    url = cli.json("render", image["id"], "--w", "100", "--fit", "contain", "--format", "png")
+    assert url["url"].startswith("http")
+    out = tmp_path / "small.png"
+    assert (
+        cli("render", image["id"], "--w", "100", "--format", "png", "-o", str(out)).returncode == 0
+    )
+    assert Image.open(out).size == (100, 75)
+    edited = cli.json("edit", image["id"], "--title", "renamed")
+    assert edited["title"] == "renamed"
+
+
+def test_collections_create_add_member_show_and_upload_into_it(cli, stack, tmp_path):
+    made = cli.json("collections", "create", "trip")
+    added = cli.json("collections", "add-member", made["id"], "someone-else")
+    assert {member["userId"] for member in added["members"]} >= {"someone-else"}
+    path = tmp_path / "trip.jpg"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(path, "JPEG")
+    image = cli.json("upload", str(path), "--collection", made["id"])[0]["image"]
+    assert image["collectionId"] == made["id"]
+    listed = cli.json("collections", "images", made["id"])
+    assert [found["id"] for found in listed] == [image["id"]]
+    assert cli.json("collections", "remove-member", made["id"], "someone-else")["removed"]
+    assert len(cli.json("collections", "show", made["id"])["members"]) == 1
+
+
+def test_keys_are_for_admins_and_a_refusal_exits_4_with_the_services_code(cli, stack, tmp_path):
+    refused = cli("keys", "list", "--json")
+    assert refused.returncode == 4
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "ForbiddenError"
+    assert error["status"] == 403
+    assert error["requestId"]
+    admin = Cli(stack, tmp_path / "admin")
+    admin.login("admin")
+    key = admin.json("keys", "create", "cli")
+    assert key["secret"].startswith("isk_")
+    assert key["keyId"] in [found["keyId"] for found in admin.json("keys", "list")]
+    admin.json("keys", "revoke", key["keyId"])
+    revoked = [found for found in admin.json("keys", "list") if found["keyId"] == key["keyId"]]
+    assert revoked[0]["revokedAt"]
+
+
+def test_exit_codes_not_found_4_not_signed_in_3_bad_usage_2(cli, stack, tmp_path):
+    missing = cli("show", "img_nothing")
+    assert missing.returncode == 4
+    assert "NotFoundError" in missing.stderr
+    assert "request " in missing.stderr
+    assert cli("upload", str(tmp_path / "absent.jpg")).returncode == 2
+    assert cli("frobnicate").returncode == 2
+    stranger = Cli(stack, tmp_path / "nobody")
+    assert stranger("ls").returncode == 3
+    wrong = stranger("login", "demo", "--password-stdin", stdin="not-the-password")
+    assert wrong.returncode == 3
+    cli("logout")
+    assert cli("ls").returncode == 3
+
+
+def test_the_project_installs_imgsvc_as_a_command():
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("imgsvc")), "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert "upload" in done.stdout
+
+
+def test_api_and_json_may_come_before_or_after_the_command(cli, stack):
+    env_free = Cli(stack, cli.home)
+    before = env_free("--api", stack.api, "--json", "me")
+    after = env_free("me", "--api", stack.api, "--json")
+    assert before.returncode == after.returncode == 0, before.stderr + after.stderr
+    assert json.loads(before.stdout) == json.loads(after.stdout)
