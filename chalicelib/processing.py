@@ -176,7 +176,12 @@ def read(job: Job) -> None:
 def validate(job: Job) -> None:
     config = settings.get()
     job.probe = imaging.probe(
-        job.data, allowed_formats=config.allowed_formats, max_pixels=config.max_pixels
+        job.data,
+        allowed_formats=config.allowed_formats,
+        max_pixels=config.max_pixels,
+        # Half the function's memory: the rest is the runtime's, and the estimate's margin.
+        memory_budget=config.processing_memory_mb * 2**20 // 2,
+        specs=config.variants,
     )
 
 
