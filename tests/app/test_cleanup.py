@@ -518,3 +518,18 @@ def test_ten_thousand_records_with_300_needing_attention_are_swept_in_bounded_ru
             for i, (c, s, d) in enumerate(runs, 1)
         )
     )
+
+
+# What one run of an idle deployment costs: it decides how often the cleanup can run.
+# Measured here: 4 queries of the sweep index (one a step that reads it), 3 bucket listings
+# (one a prefix), one read and 3 writes of the listing position: 11 calls. At one run every
+# 2 minutes that is 720 runs a day: 2,160 S3 LISTs (about $0.33 a month at $0.005 per
+# 1,000) and 5,760 DynamoDB requests (under $0.01), plus 720 short invocations.
+IDLE_RUN_CALLS = 11
+
+
+def test_an_idle_cleanup_run_costs_a_handful_of_aws_calls(resources, calls):
+    cleanup.run()
+    assert sum(calls.values()) <= IDLE_RUN_CALLS, dict(calls)
+    assert calls["ListObjectsV2"] == len(cleanup.ORPHAN_PREFIXES)
+    assert "Scan" not in calls
