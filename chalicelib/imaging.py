@@ -223,9 +223,12 @@ _OTHER_FORMATS = (
     (0, b"#?RADIANCE", "Radiance HDR"),
     (0, b"SIMPLE  =", "FITS"),
     (0, b"/* XPM */", "XPM"),
+    (0, b"%!PS-Adobe", "PostScript (EPS)"),
+    (0, b"\xc5\xd0\xd3\xc6", "PostScript (EPS)"),
 )
 _NETPBM = {b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7", b"Pf", b"PF"}
 _TGA_FOOTER = b"TRUEVISION-XFILE.\x00"
+_PCX_CODING = {b"\x01\x01", b"\x01\x02", b"\x01\x04", b"\x01\x08"}  # RLE, bits a pixel
 
 
 def known_elsewhere(data: bytes) -> str | None:
@@ -237,6 +240,8 @@ def known_elsewhere(data: bytes) -> str | None:
         return "Netpbm (PBM, PGM, PPM, PAM)"
     if data.endswith(_TGA_FOOTER):
         return "TGA"
+    if data[:1] == b"\x0a" and data[1:2] in b"\x00\x02\x03\x04\x05" and data[2:4] in _PCX_CODING:
+        return "PCX"
     return None
 
 
