@@ -240,6 +240,8 @@ def known_elsewhere(data: bytes) -> str | None:
         return "Netpbm (PBM, PGM, PPM, PAM)"
     if data.endswith(_TGA_FOOTER):
         return "TGA"
+    if data.lstrip()[:1] == b"<" and b"<svg" in data[:4096]:
+        return "SVG"
     if data[:1] == b"\x0a" and data[1:2] in b"\x00\x02\x03\x04\x05" and data[2:4] in _PCX_CODING:
         return "PCX"
     return None

@@ -3,6 +3,11 @@
     .venv/bin/python scripts/limits.py                 every case, one table (docs/limits.md)
     .venv/bin/python scripts/limits.py --only png-     the cases whose name contains png-
     .venv/bin/python scripts/limits.py --json out.json also write the rows as JSON
+    .venv/bin/python scripts/limits.py --corpus LIST   every file named in LIST (one path a
+                                                       line), then counts by verdict and
+                                                       the worst memory and time
+    .venv/bin/python scripts/limits.py --hostile DIR --from LIST
+                                                       write damaged copies of LIST's files
 
 Each case is generated once into .limits/ (flat pictures: the cost of decoding and resizing
 depends on the size and mode, not the content, and flat ones stay under the upload limit),
@@ -55,10 +60,13 @@ def _save(image, fmt: str, **options) -> bytes:
 
 
 def _frames(fmt: str, mode: str, size: tuple[int, int], count: int, **options):
+    """Frames that differ (a dot moves), so no encoder folds them into one."""
+
     def make() -> bytes:
-        first = _flat(mode, size)
-        rest = [_flat(mode, size) for _ in range(count - 1)]
-        return _save(first, fmt, save_all=True, append_images=rest, **options)
+        frames = [_flat(mode, size) for _ in range(count)]
+        for index, frame in enumerate(frames):
+            frame.putpixel((index, index), 0 if mode in ("P", "L") else (0,) * len(mode))
+        return _save(frames[0], fmt, save_all=True, append_images=frames[1:], **options)
 
     return make
 
@@ -96,6 +104,8 @@ def cases() -> dict[str, Callable[[], bytes]]:
         "png-RGB-1x20000000": _png("RGB", (1, 20_000_000)),
         "png-RGB-1x50000000": _png("RGB", (1, 50_000_000)),
         "png-RGBA-50000000x1": _png("RGBA", (50_000_000, 1)),
+        "png-RGBA-1x50000000": _png("RGBA", (1, 50_000_000)),
+        "png-LA-7071x7071": _png("LA", square),
         "png-RGBA-7071x7071": _png("RGBA", square),
         "png-16bit-grey-7071x7071": _png("I;16", square),
         "png-palette-alpha-7071x7071": _png("P", square),
@@ -115,7 +125,7 @@ def cases() -> dict[str, Callable[[], bytes]]:
         "tiff-3-pages-7071x7071": _frames("TIFF", "RGB", square, 3, compression="tiff_deflate"),
         "gif-7071x7071": lambda: _save(_flat("P", square), "GIF"),
         "gif-65535x762": lambda: _save(_flat("P", (65535, 762)), "GIF"),
-        "gif-100-frames-7071x7071": _frames("GIF", "P", square, 100),
+        "gif-50-frames-7071x7071": _frames("GIF", "P", square, 50),
         "webp-lossless-RGBA-7071x7071": lambda: _save(_flat("RGBA", square), "WEBP", lossless=True),
         "webp-lossless-16383x3051": lambda: _save(
             _flat("RGB", (16383, 3051)), "WEBP", lossless=True
@@ -125,6 +135,9 @@ def cases() -> dict[str, Callable[[], bytes]]:
         "bmp-rle8-65535x762": _bmp_rle8((65535, 762)),
         "avif-RGBA-7071x7071": lambda: _save(_flat("RGBA", square), "AVIF", quality=50, speed=10),
         "heif-RGB-7071x7071": _heif(square),
+        "ico-RGBA-256x256": lambda: _save(_flat("RGBA", (256, 256)), "ICO", sizes=[(256, 256)]),
+        # Uncompressed, so the 25 MB upload limit is what bounds it.
+        "dib-RGB-2880x2880": lambda: _save(_flat("RGB", (2880, 2880)), "BMP")[14:],
     }
 
 
@@ -138,15 +151,16 @@ def _heif(size: tuple[int, int]) -> Callable[[], bytes]:
     return make
 
 
-def _case_file(name: str, make: Callable[[], bytes]) -> Path:
-    path = CASES_DIR / name
+def case_file(name: str, folder: Path = CASES_DIR) -> Path:
+    """The generated file of one case, made on first use."""
+    path = folder / name
     if not path.exists():
-        CASES_DIR.mkdir(exist_ok=True)
-        path.write_bytes(make())
+        folder.mkdir(exist_ok=True)
+        path.write_bytes(cases()[name]())
     return path
 
 
-def worker(path: Path, memory_mb: int) -> dict:
+def worker(path: Path, memory_mb: int, budget: bool = True) -> dict:
     """Process one file as the upload function does, capped, and report what it cost."""
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -160,13 +174,16 @@ def worker(path: Path, memory_mb: int) -> dict:
             data,
             allowed_formats=settings.ALL_INPUT_FORMATS,
             max_pixels=MAX_PIXELS,
-            **_budget(memory_mb),
+            **(_budget(memory_mb) if budget else {}),
         )
+        estimate = getattr(imaging, "estimate_memory", None)
+        estimated = estimate(probe, DEFAULT_VARIANTS) / 2**20 if estimate else None
         imaging.make_variants(data, probe, DEFAULT_VARIANTS)
         verdict = "ready"
     except imaging.ImageRejected as rejected:
-        verdict = f"failed: {rejected.code}"
-    return {"verdict": verdict, "seconds": time.perf_counter() - started, "peakMb": _hwm_mb()}
+        verdict, estimated = f"failed: {rejected.code}", None
+    seconds = time.perf_counter() - started
+    return {"verdict": verdict, "seconds": seconds, "peakMb": _hwm_mb(), "estimateMb": estimated}
 
 
 def _budget(memory_mb: int) -> dict:
@@ -188,9 +205,11 @@ def _hwm_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def measure(path: Path, memory_mb: int) -> dict:
+def measure(path: Path, memory_mb: int = MEMORY_MB, budget: bool = True) -> dict:
+    """The cost of one file, in a fresh capped worker process."""
+    flags = [] if budget else ["--no-budget"]
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", str(path), "--memory-mb", str(memory_mb)],
+        [sys.executable, __file__, "--worker", str(path), "--memory-mb", str(memory_mb), *flags],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -206,28 +225,86 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", type=Path)
     parser.add_argument("--memory-mb", type=int, default=MEMORY_MB)
+    parser.add_argument("--no-budget", action="store_true", help="worker: no memory budget")
     parser.add_argument("--only", default="")
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--hostile", type=Path)
+    parser.add_argument("--from", dest="sources", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.memory_mb)))
+        print(json.dumps(worker(args.worker, args.memory_mb, budget=not args.no_budget)))
         return 0
+    if args.hostile:
+        return make_hostile(args.sources, args.hostile)
+    if args.corpus:
+        return run_corpus(args.corpus, args.memory_mb, args.json)
     rows = []
     print(f"cap RLIMIT_AS {args.memory_mb} MB; bound {args.memory_mb // 2} MB peak RSS")
-    print("| case | file kB | peak RSS MB | seconds | verdict |")
-    print("|---|---|---|---|---|")
-    for name, make in cases().items():
+    print("| case | file kB | estimate MB | peak RSS MB | seconds | verdict |")
+    print("|---|---|---|---|---|---|")
+    for name in cases():
         if args.only not in name:
             continue
-        path = _case_file(name, make)
-        row = {"case": name, "kB": path.stat().st_size // 1024, **measure(path, args.memory_mb)}
+        path = case_file(name)
+        measured = measure(path, args.memory_mb, budget=not args.no_budget)
+        row = {"case": name, "kB": path.stat().st_size // 1024, **measured}
         rows.append(row)
-        peak = f"{row['peakMb']:.0f}" if row.get("peakMb") else "-"
-        seconds = f"{row['seconds']:.1f}" if row.get("seconds") is not None else "-"
-        print(f"| {name} | {row['kB']} | {peak} | {seconds} | {row['verdict']} |", flush=True)
+        cells = [
+            _figure(row.get("estimateMb"), "{:.0f}"),
+            _figure(row.get("peakMb"), "{:.0f}"),
+            _figure(row.get("seconds"), "{:.1f}"),
+        ]
+        print(f"| {name} | {row['kB']} | {' | '.join(cells)} | {row['verdict']} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
+
+
+def make_hostile(sources: Path, folder: Path) -> int:
+    """Damaged copies of real files, as hostile uploads are: truncated at three points, with
+    bytes overwritten in the header and in the body (seeded: the same set every run)."""
+    import random
+
+    folder.mkdir(parents=True, exist_ok=True)
+    chance = random.Random(17)
+    for number, line in enumerate(sources.read_text().splitlines()):
+        data = Path(line).read_bytes()
+        if len(data) < 64:
+            continue
+        for share in (0.1, 0.5, 0.9):
+            (folder / f"{number}-cut{int(share * 100)}").write_bytes(data[: int(len(data) * share)])
+        for name, span in (("head", (8, min(len(data), 256))), ("body", (0, len(data)))):
+            damaged = bytearray(data)
+            for _ in range(16):
+                damaged[chance.randrange(*span)] = chance.randrange(256)
+            (folder / f"{number}-{name}").write_bytes(bytes(damaged))
+    return 0
+
+
+def run_corpus(listing: Path, memory_mb: int, out: Path | None) -> int:
+    from collections import Counter
+
+    rows = []
+    for line in listing.read_text().splitlines():
+        measured = measure(Path(line), memory_mb)
+        rows.append({"file": line, **measured})
+    verdicts = Counter(row["verdict"] for row in rows)
+    measured_rows = [row for row in rows if row.get("peakMb")]
+    worst_memory = max(measured_rows, key=lambda row: row["peakMb"])
+    worst_time = max(measured_rows, key=lambda row: row["seconds"])
+    print(f"{len(rows)} files, cap RLIMIT_AS {memory_mb} MB")
+    for verdict, count in verdicts.most_common():
+        print(f"  {count:5d}  {verdict}")
+    print(f"worst peak RSS {worst_memory['peakMb']:.0f} MB: {worst_memory['file']}")
+    print(f"worst time {worst_time['seconds']:.2f} s: {worst_time['file']}")
+    if out:
+        out.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def _figure(value: float | None, form: str) -> str:
+    return "-" if value is None else form.format(value)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ def psd() -> bytes:
         (saved("ICNS"), "Apple icon (ICNS)"),
         (saved("EPS"), "PostScript (EPS)"),
         (b"\x00\x00\x00\x0cJXL \r\n\x87\n" + b"\0" * 40, "JPEG XL"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG"),
     ],
-    ids=["psd", "jpeg2000", "tga", "dds", "ppm", "qoi", "sgi", "pcx", "icns", "eps", "jxl"],
+    ids=["psd", "jpeg2000", "tga", "dds", "ppm", "qoi", "sgi", "pcx", "icns", "eps", "jxl", "svg"],
 )
 def test_a_format_the_service_does_not_take_is_named_with_what_it_takes(data, named):
     rejected = rejection(data)
