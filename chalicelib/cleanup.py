@@ -27,7 +27,6 @@ from chalicelib.logs import log_event
 
 ORPHANS = "ORPHANS"
 ORPHAN_PREFIXES = (blobs.RENDERS, blobs.UPLOADS, blobs.VARIANTS)  # in listing order
-TIMEOUT = "processing_timeout"
 
 
 @dataclass
@@ -145,9 +144,9 @@ def _redrive_if_arrived(sweep: Sweep, upload: Upload) -> None:
 
 
 def redrive_stuck(sweep: Sweep, limit: int) -> bool:
-    """Uploads claimed for processing long ago and never finished (the Lambda died or its
-    retries ran out): process again, or give up after `cleanup_max_attempts`."""
-    before = sweep.ago(sweep.config.cleanup_stuck_seconds)
+    """Uploads whose claim's lease ran out unfinished (the Lambda died and its retries ran
+    out): process again, or give up after `cleanup_max_attempts`."""
+    before = sweep.ago(sweep.config.processing_lease_seconds)
     for item in _due(sweep, "redrive_stuck", Status.PROCESSING, limit, before=before):
         upload = Upload.from_item(item)
         sweep.attempt("redrive_stuck", upload.key, _redrive, upload)
@@ -160,11 +159,14 @@ def _redrive(sweep: Sweep, upload: Upload) -> None:
     attempts = sweep.config.cleanup_max_attempts
     if upload.attempts >= attempts:
         message = f"processing did not finish after {upload.attempts} attempts"
-        if processing.fail_stuck(upload, TIMEOUT, message):
+        if processing.fail_stuck(upload, processing.TIMEOUT, message):
             sweep.counts["timedOut"] += 1
         return
-    stale = sweep.ago(sweep.config.cleanup_stuck_seconds)
-    outcome = processing.process(upload.key, take_over_claims_before=stale)
+    stale = sweep.ago(sweep.config.processing_lease_seconds)
+    try:
+        outcome = processing.process(upload.key, take_over_claims_before=stale)
+    except processing.Busy:
+        outcome = "skipped"
     # Skipped: a live run (the upload's own event, say) has it; that run finishes it.
     sweep.counts["redriven" if outcome != "skipped" else "raced"] += 1
 

@@ -199,6 +199,9 @@ class Upload:
     failure: Failure | None = None
     uploadedAt: str | None = None
     claimedAt: str | None = None
+    # Until when the run that claimed it holds the claim; after it, the run is taken to
+    # have died (killed for memory or time) and the next try takes over.
+    leaseUntil: str | None = None
     processedAt: str | None = None
     durationMs: int | None = None
     replaces: str | None = None

@@ -36,7 +36,14 @@ except ImportError:
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 REJECTION_CODES = frozenset(
-    {"empty", "not_an_image", "unsupported_format", "too_many_pixels", "corrupt"}
+    {
+        "empty",
+        "not_an_image",
+        "unsupported_format",
+        "too_many_pixels",
+        "too_large_to_process",
+        "corrupt",
+    }
 )
 
 # Larger sources are first shrunk with a cheap box reduce to within this factor of the
@@ -80,6 +87,8 @@ _FORMATS = {
     "bmp": _Format("BMP", "image/bmp", "BMP"),
     "avif": _Format("AVIF", "image/avif", "AVIF"),
     "heif": _Format("HEIF", "image/heif", "HEIF/HEIC"),
+    "ico": _Format("ICO", "image/x-icon", "ICO (icon)"),
+    "dib": _Format("DIB", "image/bmp", "DIB (clipboard bitmap)"),
 }
 
 
@@ -118,6 +127,7 @@ class Probe:
     frames: int
     has_alpha: bool
     orientation: int  # EXIF orientation 1..8
+    mode: str = "RGB"  # Pillow's mode of the decoded first frame, from the header
 
     @property
     def oriented_size(self) -> tuple[int, int]:
@@ -151,7 +161,7 @@ _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 def sniff(data: bytes) -> str | None:
     """Real format from magic bytes only (never names or declared types).
 
-    Returns jpeg, png, gif, webp, tiff, bmp, avif, heif, or None.
+    Returns jpeg, png, gif, webp, tiff, bmp, avif, heif, ico, dib, or None.
     """
     head = data[:64]
     if head.startswith(b"\xff\xd8\xff"):
@@ -166,7 +176,75 @@ def sniff(data: bytes) -> str | None:
         return "tiff"
     if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
         return "bmp"
+    if _is_icon_directory(data):
+        return "ico"
+    if _is_bitmap_info(head):
+        return "dib"
     return _sniff_iso_media(head)
+
+
+def _is_icon_directory(data: bytes) -> bool:
+    """An ICO starts with reserved 0, type 1 and a count of 16-byte directory entries, each
+    with a reserved zero byte; four bytes alone would match far too much."""
+    if data[:4] != b"\x00\x00\x01\x00":
+        return False
+    count = int.from_bytes(data[4:6], "little")
+    entries = [data[6 + 16 * i : 22 + 16 * i] for i in range(count)]
+    return 0 < count <= 256 and all(len(e) == 16 and e[3] == 0 for e in entries)
+
+
+def _is_bitmap_info(head: bytes) -> bool:
+    """A clipboard bitmap (CF_DIB) is a BMP without its file header: BITMAPINFOHEADER or a
+    later version, one plane, a bit depth Windows writes."""
+    if len(head) < 16 or int.from_bytes(head[:4], "little") not in (40, 52, 56, 108, 124):
+        return False
+    planes = int.from_bytes(head[12:14], "little")
+    bits = int.from_bytes(head[14:16], "little")
+    return planes == 1 and bits in (1, 4, 8, 16, 24, 32)
+
+
+# Formats people have that the service does not accept, by their magic bytes, so that their
+# verdict names them instead of calling them no image at all. (TGA has no magic: only its
+# version 2 footer identifies it.)
+_OTHER_FORMATS = (
+    (0, b"8BPS", "Photoshop (PSD)"),
+    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
+    (0, b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (0, b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL"),
+    (0, b"\xff\x0a", "JPEG XL"),
+    (0, b"DDS ", "DirectDraw Surface (DDS)"),
+    (0, b"qoif", "QOI"),
+    (0, b"icns", "Apple icon (ICNS)"),
+    (0, b"\x01\xda", "SGI"),
+    (0, b"\x59\xa6\x6a\x95", "Sun raster"),
+    (0, b"gimp xcf", "GIMP (XCF)"),
+    (0, b"FUJIFILMCCD-RAW", "Fujifilm raw"),
+    (0, b"\x76\x2f\x31\x01", "OpenEXR"),
+    (0, b"#?RADIANCE", "Radiance HDR"),
+    (0, b"SIMPLE  =", "FITS"),
+    (0, b"/* XPM */", "XPM"),
+    (0, b"%!PS-Adobe", "PostScript (EPS)"),
+    (0, b"\xc5\xd0\xd3\xc6", "PostScript (EPS)"),
+)
+_NETPBM = {b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7", b"Pf", b"PF"}
+_TGA_FOOTER = b"TRUEVISION-XFILE.\x00"
+_PCX_CODING = {b"\x01\x01", b"\x01\x02", b"\x01\x04", b"\x01\x08"}  # RLE, bits a pixel
+
+
+def known_elsewhere(data: bytes) -> str | None:
+    """The name of an image format the service does not accept, from its magic bytes."""
+    for offset, magic, label in _OTHER_FORMATS:
+        if data[offset : offset + len(magic)] == magic:
+            return label
+    if data[:2] in _NETPBM and data[2:3] in (b" ", b"\t", b"\n", b"\r"):
+        return "Netpbm (PBM, PGM, PPM, PAM)"
+    if data.endswith(_TGA_FOOTER):
+        return "TGA"
+    if data.lstrip()[:1] == b"<" and b"<svg" in data[:4096]:
+        return "SVG"
+    if data[:1] == b"\x0a" and data[1:2] in b"\x00\x02\x03\x04\x05" and data[2:4] in _PCX_CODING:
+        return "PCX"
+    return None
 
 
 def _sniff_iso_media(head: bytes) -> str | None:
@@ -187,18 +265,29 @@ def _sniff_iso_media(head: bytes) -> str | None:
 # --- probing ----------------------------------------------------------------------------
 
 
-def probe(data: bytes, *, allowed_formats: frozenset[str], max_pixels: int) -> Probe:
-    """Validate from the header without decoding pixel data.
+def probe(
+    data: bytes,
+    *,
+    allowed_formats: frozenset[str],
+    max_pixels: int,
+    memory_budget: int | None = None,
+    specs: Sequence[VariantSpec] = (),
+) -> Probe:
+    """Validate from the header without decoding pixel data. With a `memory_budget` (bytes),
+    also refuse an image whose variants (`specs`) would need more memory than that to make
+    (see estimate_memory).
 
     Never raises anything but ImageRejected: empty, not_an_image, unsupported_format,
-    too_many_pixels or corrupt.
+    too_many_pixels, too_large_to_process or corrupt.
     """
     fmt = _allowed_format(data, allowed_formats)
     with _reading(fmt):
         image = _open(data, fmt)
         width, height = image.size
         _check_pixels(width, height, max_pixels)
-        return Probe(
+        if fmt == "ico":
+            _check_icon_frames(data, image, max_pixels)
+        probed = Probe(
             format=fmt,
             mime=_FORMATS[fmt].mime,
             width=width,
@@ -206,20 +295,24 @@ def probe(data: bytes, *, allowed_formats: frozenset[str], max_pixels: int) -> P
             frames=max(1, getattr(image, "n_frames", 1)),
             has_alpha=image.has_transparency_data,
             orientation=_orientation(image),
+            mode=image.mode,
         )
+    if memory_budget is not None and specs:
+        _check_memory(probed, specs, memory_budget)
+    return probed
 
 
 def _allowed_format(data: bytes, allowed_formats: frozenset[str]) -> str:
     if not data:
         raise ImageRejected("empty", "The file is empty.")
     fmt = sniff(data)
-    if fmt is None:
+    label = _FORMATS[fmt].label if fmt else known_elsewhere(data)
+    if label is None:
         raise ImageRejected("not_an_image", "The file is not an image in any format we know.")
     if fmt not in allowed_formats:
         allowed = ", ".join(_FORMATS[f].label for f in sorted(allowed_formats) if f in _FORMATS)
         raise ImageRejected(
-            "unsupported_format",
-            f"{_FORMATS[fmt].label} images are not accepted here (accepted: {allowed}).",
+            "unsupported_format", f"{label} images are not accepted here (accepted: {allowed})."
         )
     return fmt
 
@@ -232,6 +325,25 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
             "too_many_pixels",
             f"The image is {width}x{height} pixels, more than the {max_pixels:,} allowed.",
         )
+
+
+def _check_icon_frames(data: bytes, image: Image.Image, max_pixels: int) -> None:
+    """Each icon in an ICO carries its own PNG or bitmap header, and Pillow decodes the size
+    that header claims, not the directory's: a 1 kB icon could otherwise claim gigapixels."""
+    for entry in image.ico.entry:
+        embedded = data[entry.offset : entry.offset + 32]
+        if embedded.startswith(b"\x89PNG\r\n\x1a\n"):
+            size = (int.from_bytes(embedded[16:20], "big"), int.from_bytes(embedded[20:24], "big"))
+        else:  # a bitmap whose height counts its AND mask too
+            size = (
+                int.from_bytes(embedded[4:8], "little", signed=True),
+                abs(int.from_bytes(embedded[8:12], "little", signed=True)) // 2,
+            )
+        if size != (entry.width, entry.height):
+            raise ImageRejected(
+                "corrupt", "The icon file's pictures are not the sizes its directory says."
+            )
+        _check_pixels(*size, max_pixels)
 
 
 def _orientation(image: Image.Image) -> int:
@@ -295,6 +407,114 @@ def _register_heif() -> None:
             "unsupported_format", "HEIF/HEIC images cannot be read by this installation."
         ) from exc
     pillow_heif.register_heif_opener()
+
+
+# --- cost -------------------------------------------------------------------------------
+
+# The full-size copies of the source alive at the peak of decoding and bringing it to the
+# working colour, by the mode the header announces, as bytes a pixel of each (Pillow keeps
+# every 3- and 4-channel mode in 4): the decoded frame, its conversions, and for
+# transparency the premultiplied copy that reducing and resampling make. Measured with
+# scripts/limits.py (docs/limits.md).
+_COPIES = {
+    "1": (1, 1),  # → L
+    "L": (1,),
+    "P": (1, 4, 4),  # → RGB or RGBA (with transparency) → premultiplied
+    "PA": (4, 4, 4),
+    "LA": (4, 4, 4),
+    "La": (4, 4, 4),
+    "I;16": (2, 4, 4),  # 16 bits → 32-bit integers → scaled → 8 bits
+    "I;16L": (2, 4, 4),
+    "I;16B": (2, 4, 4),
+    "I;16N": (2, 4, 4),
+    "I": (4, 4, 4),
+    "F": (4, 4, 4),
+    "RGB": (4,),
+    "RGBX": (4,),
+    "RGBA": (4, 4),
+    "RGBa": (4, 4),
+    "CMYK": (4, 4),
+    "YCbCr": (4, 4),
+    "LAB": (4, 4),
+}
+_UNKNOWN_MODE_COPIES = (4, 4, 4)
+# Besides its pixels, each copy holds a pointer to every row: a tall thin image costs far
+# more than its pixel count (1 x 50,000,000 in L is 50 MB of pixels and 400 MB of pointers).
+_ROW_POINTER_BYTES = 8
+# Decoders keep the row being filtered and the one before it, up to 4 bytes a pixel.
+_DECODER_ROWS_BYTES_PER_PIXEL = 8
+# The decoder's own buffers, per pixel, for formats that decode outside Pillow's image
+# memory (libwebp, libavif and libheif decode whole frames into their own buffers first;
+# libwebp's animation decoder, which Pillow uses for every WebP, keeps three canvases).
+_DECODER_BYTES_PER_PIXEL = {"webp": 12, "avif": 8, "heif": 4}
+# What a worker process holds before it decodes anything (the interpreter, Pillow, boto3).
+_BASELINE_BYTES = 120 * 2**20
+# The vectorised resampler keeps a coefficient per tap; its support grows with the ratio.
+_COEFFICIENT_BYTES = 8
+_LANCZOS_SUPPORT = 3
+
+
+def estimate_memory(probe: Probe, specs: Sequence[VariantSpec]) -> int:
+    """Peak bytes that decoding this image and making `specs` from it will take, from the
+    header alone: the pixels decoded (at the JPEG draft scale), their conversions, the
+    decoder's buffers, and the resampler's coefficients and intermediate image."""
+    source = probe.oriented_size
+    geometries = [_geometry(source, s.width, s.height, s.fit, s.rotate) for s in specs]
+    needed = _needed_source_size(geometries, source)
+    decoded = _decoded_size(probe, needed)
+    (width, height), pixels = decoded, decoded[0] * decoded[1]
+    copies = _COPIES.get(probe.mode, _UNKNOWN_MODE_COPIES)
+    frame = pixels * copies[0] + height * _ROW_POINTER_BYTES
+    # The decoder's buffers are gone by the time the frame is converted.
+    decoding = max(
+        frame
+        + pixels * _DECODER_BYTES_PER_PIXEL.get(probe.format, 0)
+        + width * _DECODER_ROWS_BYTES_PER_PIXEL,
+        sum(pixels * size + height * _ROW_POINTER_BYTES for size in copies),
+    )
+    sideways = probe.orientation >= 5
+    reduced = _reduced_size(decoded, needed[::-1] if sideways else needed)
+    reduced = reduced[::-1] if sideways else reduced
+    resampling = max(_resampler_bytes(*_size_and_box(reduced, g)) for g in geometries)
+    return _BASELINE_BYTES + int(decoding + resampling)
+
+
+def _decoded_size(probe: Probe, needed: tuple[int, int]) -> tuple[int, int]:
+    if probe.format != "jpeg":
+        return probe.width, probe.height
+    stored_needed = needed[::-1] if probe.orientation >= 5 else needed
+    for eighths in _DCT_EIGHTHS:
+        scaled = (-(-probe.width * eighths // 8), -(-probe.height * eighths // 8))
+        if scaled[0] >= stored_needed[0] and scaled[1] >= stored_needed[1]:
+            return scaled
+    return probe.width, probe.height
+
+
+def _resampler_bytes(target: tuple[int, int], box: tuple[float, float, float, float]) -> int:
+    """One output's resampling: a coefficient for each tap of each output row and column
+    (at most _MAX_VECTORISED_RATIO times the support: beyond it the box is reduced first),
+    the horizontal pass's intermediate image, the output and its copies, 4 bytes a pixel."""
+    source = (box[2] - box[0], box[3] - box[1])
+    pairs = zip(source, target, strict=True)
+    ratios = [min(_MAX_VECTORISED_RATIO, max(1.0, s / t)) for s, t in pairs]
+    taps = [2 * _LANCZOS_SUPPORT * ratio + 1 for ratio in ratios]
+    coefficients = sum(t * n for t, n in zip(target, taps, strict=True)) * _COEFFICIENT_BYTES
+    rows = min(source[1], target[1] * ratios[1]) + 2 * taps[1]
+    return int(coefficients + 4 * (target[0] * rows + 3 * target[0] * target[1]))
+
+
+def _check_memory(probe: Probe, specs: Sequence[VariantSpec], budget: int) -> None:
+    needed = estimate_memory(probe, specs)
+    if needed > budget:
+        raise ImageRejected(
+            "too_large_to_process",
+            f"The image ({probe.width}x{probe.height} pixels, {probe.mode}) would need about "
+            f"{_mb(needed)} of memory to process, more than the {_mb(budget)} available.",
+        )
+
+
+def _mb(count: int) -> str:
+    return f"{count / 2**20:,.0f} MB"
 
 
 # --- geometry ---------------------------------------------------------------------------
@@ -461,14 +681,26 @@ def _cmyk_to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
 
 
 def _reduce(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
-    """Box-shrink big non-JPEG decodes early so orienting and resizing touch fewer pixels."""
-    factor = int(
-        min(
-            image.width / (needed[0] * _REDUCING_GAP),
-            image.height / (needed[1] * _REDUCING_GAP),
-        )
+    """Box-shrink big non-JPEG decodes early so orienting and resizing touch fewer pixels.
+
+    Each axis by its own factor: a long thin image (1 x 20,000,000) needs a 12,500:1
+    reduction along one axis and none along the other, and left to the resampler that ratio
+    costs gigabytes of full-support coefficients; box-reduced first, it costs nothing.
+    """
+    factors = _reduce_factors(image.size, needed)
+    return image if factors == (1, 1) else image.reduce(factors)
+
+
+def _reduce_factors(size: tuple[int, int], needed: tuple[int, int]) -> tuple[int, int]:
+    return (
+        max(1, int(size[0] / (needed[0] * _REDUCING_GAP))),
+        max(1, int(size[1] / (needed[1] * _REDUCING_GAP))),
     )
-    return image.reduce(factor) if factor >= 2 else image
+
+
+def _reduced_size(size: tuple[int, int], needed: tuple[int, int]) -> tuple[int, int]:
+    factors = _reduce_factors(size, needed)
+    return -(-size[0] // factors[0]), -(-size[1] // factors[1])
 
 
 def _drop_opaque_alpha(image: Image.Image) -> Image.Image:
@@ -596,9 +828,21 @@ def _resample(
     from a full-size Lanczos on fine regular textures, where Lanczos keeps within 5."""
     if size == image.size and box == (0, 0, image.width, image.height):
         return image
-    if cykooz_resizer is not None:
+    if cykooz_resizer is not None and _ratio(size, box) <= _MAX_VECTORISED_RATIO:
         return _resample_vectorised(image, size, box)
     return _resample_with_pillow(image, size, box)
+
+
+# Full Lanczos support costs a coefficient per source pixel a tap spans, so the vectorised
+# resampler's memory grows with the reduction: 1 x 20,000,000 down to 1 x 1600 (12,500:1)
+# needs 2.4 GB of them. Beyond this ratio Pillow's resampler, which box-reduces first, does
+# the work in the memory of the source (there, the box-reduce's blur is below a pixel).
+_MAX_VECTORISED_RATIO = 32.0
+
+
+def _ratio(size: tuple[int, int], box: tuple[float, float, float, float]) -> float:
+    """The largest reduction, over both axes, from `box` to `size`."""
+    return max((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1])
 
 
 def _resample_vectorised(

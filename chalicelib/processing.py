@@ -7,6 +7,12 @@ Each step is a small function over one Job. A step ends the run early by raising
 the bytes, recorded as `failed` with a code and a message). Any other exception is
 transient (throttling, network): the claim is released and the exception propagates, so
 Lambda retries the event and the scheduled cleanup re-drives it if retries run out.
+
+A claim carries a lease (`processing_lease_seconds`). A run killed before it could release
+its claim (out of memory, out of time) leaves it behind; once the lease has run out, the
+next try of the event (or the cleanup) takes it over as a new attempt, and after
+`cleanup_max_attempts` the upload fails with processing_timeout. While the lease holds,
+another try of the same event raises Busy, so Lambda tries it again later.
 """
 
 import hashlib
@@ -14,15 +20,26 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from chalicelib import blobs, imaging, records, settings
-from chalicelib.images import Content, Failure, Image, Status, Upload, Variant, now_iso
+from chalicelib.images import (
+    Content,
+    Failure,
+    Image,
+    Status,
+    Upload,
+    Variant,
+    now_iso,
+    parse_iso,
+)
 from chalicelib.logs import log_event
 
 log = logging.getLogger(__name__)
 
 # How often a conditional write is tried again after losing to an unrelated change.
 WRITE_ATTEMPTS = 3
+TIMEOUT = "processing_timeout"
 
 
 class Skip(Exception):
@@ -31,6 +48,11 @@ class Skip(Exception):
 
 class Orphaned(Skip):
     """The image was deleted or replaced while this upload was processed."""
+
+
+class Busy(Exception):
+    """Another run holds a live claim on the upload. Not a Skip: that run may be dying, so
+    the event is left to be tried again (Lambda's retry) rather than acknowledged."""
 
 
 class Rejected(Exception):
@@ -80,11 +102,18 @@ def _try_claim(job: Job) -> bool:
             _stop_serving_overwritten(image)
             raise Skip("superseded; the served original was overwritten and is no longer served")
         raise Skip("superseded by a newer upload")
-    stuck = (
-        job.take_over_claims_before is not None
-        and upload.status == Status.PROCESSING
-        and (upload.claimedAt or "") < job.take_over_claims_before
+    now = now_iso()
+    stuck = upload.status == Status.PROCESSING and (
+        _lease_end(upload) <= now
+        or (
+            job.take_over_claims_before is not None
+            and (upload.claimedAt or "") < job.take_over_claims_before
+        )
     )
+    if stuck and upload.attempts >= settings.get().cleanup_max_attempts:
+        message = f"processing did not finish after {upload.attempts} attempts"
+        fail_stuck(upload, TIMEOUT, message)
+        raise Skip(f"given up after {upload.attempts} attempts")
     # The cleanup may expire an upload just as its object lands; what arrived is processed.
     late = upload.status == Status.EXPIRED and blobs.exists(job.key)
     job.reposted = upload.status == Status.READY and _posted_again(job.key, image.content)
@@ -93,9 +122,10 @@ def _try_claim(job: Job) -> bool:
         # processed (a new version is a replacement), so they are not kept either.
         blobs.delete([job.key])
         raise Skip("already failed; an object posted again was removed")
+    if upload.status == Status.PROCESSING and not stuck:
+        raise Busy(f"claimed by a run whose lease holds until {_lease_end(upload)}")
     if upload.status != Status.AWAITING_UPLOAD and not stuck and not late and not job.reposted:
         raise Skip(f"already {upload.status}")
-    now = now_iso()
     claimed_image = replace(
         image,
         status=Status.PROCESSING,
@@ -109,6 +139,7 @@ def _try_claim(job: Job) -> bool:
         status=Status.PROCESSING,
         uploadedAt=upload.uploadedAt or now,
         claimedAt=now,
+        leaseUntil=_plus_lease(now),
         attempts=upload.attempts + 1,
         failure=None,
     )
@@ -119,7 +150,29 @@ def _try_claim(job: Job) -> bool:
     except records.Conflict:
         return False  # read again: another run claimed it, or the image was edited
     job.image, job.upload, job.claimed = claimed_image, claimed_upload, True
+    log_event(
+        "upload_claimed",
+        imageId=job.image_id,
+        uploadId=job.upload_id,
+        attempt=claimed_upload.attempts,
+        leaseUntil=claimed_upload.leaseUntil,
+        # A claim whose run died: which one was taken over, and when its lease ran out.
+        tookOver={"claimedAt": upload.claimedAt, "leaseUntil": _lease_end(upload)}
+        if stuck
+        else None,
+    )
     return True
+
+
+def _plus_lease(moment: str) -> str:
+    end = parse_iso(moment) + timedelta(seconds=settings.get().processing_lease_seconds)
+    return end.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _lease_end(upload: Upload) -> str:
+    """When the claim on a processing upload runs out (claims made before leases existed
+    hold for one lease from their claim)."""
+    return upload.leaseUntil or _plus_lease(upload.claimedAt or upload.createdAt)
 
 
 def _posted_again(key: str, served: Content | None) -> bool:
@@ -176,7 +229,12 @@ def read(job: Job) -> None:
 def validate(job: Job) -> None:
     config = settings.get()
     job.probe = imaging.probe(
-        job.data, allowed_formats=config.allowed_formats, max_pixels=config.max_pixels
+        job.data,
+        allowed_formats=config.allowed_formats,
+        max_pixels=config.max_pixels,
+        # Half the function's memory: the rest is the runtime's, and the estimate's margin.
+        memory_budget=config.processing_memory_mb * 2**20 // 2,
+        specs=config.variants,
     )
 
 
@@ -248,6 +306,9 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
         return _fail(job, rejected.code, rejected.message)
     except Rejected as rejected:
         return _fail(job, rejected.code, rejected.message)
+    except Busy as busy:
+        log_event("upload_busy", imageId=job.image_id, uploadId=job.upload_id, reason=str(busy))
+        raise
     except Exception:
         _release(job)
         raise
@@ -257,6 +318,7 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
         uploadId=job.upload_id,
         format=job.probe.format if job.probe else None,
         durationMs=_elapsed_ms(job),
+        attempt=job.upload.attempts if job.upload else None,
     )
     return "ready"
 
@@ -283,7 +345,12 @@ def fail_stuck(seen: Upload, code: str, message: str) -> bool:
 
 def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESSING) -> str:
     log_event(
-        "upload_failed", imageId=job.image_id, uploadId=job.upload_id, code=code, message=message
+        "upload_failed",
+        imageId=job.image_id,
+        uploadId=job.upload_id,
+        code=code,
+        message=message,
+        attempt=job.upload.attempts if job.upload else None,
     )
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"

@@ -13,7 +13,9 @@ from functools import cache
 from chalicelib.specs import DEFAULT_VARIANTS, Fit, VariantSpec
 
 MB = 1024 * 1024
-ALL_INPUT_FORMATS = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp", "avif", "heif"})
+ALL_INPUT_FORMATS = frozenset(
+    {"jpeg", "png", "gif", "webp", "tiff", "bmp", "avif", "heif", "ico", "dib"}
+)
 RENDER_FORMATS = frozenset({"jpeg", "png", "webp", "avif"})
 
 
@@ -41,7 +43,14 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     access_check_url: str = ""
     access_check_timeout_seconds: float = 2.0
-    cleanup_rate_minutes: int = 60
+    # The memory of the functions that process uploads (handle_upload, and the cleanup that
+    # re-drives them): an upload is accepted only if it can be processed in half of it.
+    processing_memory_mb: int = 2048
+    # How long a claim on an upload holds: a run not finished by then is taken to have died
+    # (killed for memory or time) and the next try takes over. No longer than handle_upload's
+    # timeout (120 s); the slowest accepted file takes 2 s (docs/limits.md).
+    processing_lease_seconds: int = 30
+    cleanup_rate_minutes: int = 2
     cleanup_grace_seconds: int = 300
     cleanup_stuck_seconds: int = 300
     # Lambda tries an S3 event 3 times; the cleanup re-drives at least twice after that.
@@ -158,7 +167,9 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
         access_check_url=_access_check_url(env),
         access_check_timeout_seconds=_int(env, "ACCESS_CHECK_TIMEOUT_MS", 2000) / 1000,
-        cleanup_rate_minutes=_int(env, "CLEANUP_RATE_MINUTES", 60),
+        processing_memory_mb=_int(env, "PROCESSING_MEMORY_MB", 2048, minimum=128),
+        processing_lease_seconds=_int(env, "PROCESSING_LEASE_SECONDS", 30),
+        cleanup_rate_minutes=_int(env, "CLEANUP_RATE_MINUTES", 2),
         cleanup_grace_seconds=_int(env, "CLEANUP_GRACE_SECONDS", 300, minimum=0),
         cleanup_stuck_seconds=_int(env, "CLEANUP_STUCK_SECONDS", 300, minimum=0),
         cleanup_max_attempts=_int(env, "CLEANUP_MAX_ATTEMPTS", 5),

@@ -17,6 +17,8 @@ IMAGE_TYPES = frozenset(
         "image/avif",
         "image/heic",
         "image/heif",
+        "image/x-icon",
+        "image/vnd.microsoft.icon",
     }
 )
 

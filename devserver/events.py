@@ -4,18 +4,30 @@ Locally the bucket notifies an SQS queue; this pump long-polls it and calls the 
 the event Lambda would receive (one record per invocation, as S3 -> Lambda delivers), skips
 S3's test event, and deletes a message only after the handler returned. A handler that
 raises leaves the message to come back, as Lambda's retry would.
+
+CRASH_EVENTS (a regex of upload keys) injects the fault Lambda's memory and time limits
+cause: the first delivery of a matching key runs the handler in a child process that is
+killed (SIGKILL) the moment it reads the object from S3, after its claim. Nothing is
+released or recorded; the message comes back as a failed invocation's retry would, and the
+cleanup may re-drive it first.
 """
 
 import json
 import logging
 import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("devserver.events")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class EventPump:
@@ -33,6 +45,9 @@ class EventPump:
         self._handler = handler
         self._context_factory = context_factory
         self._drop = drop
+        crash = os.environ.get("CRASH_EVENTS", "")
+        self._crash = re.compile(crash) if crash else None
+        self._crashed: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="s3-events", daemon=True)
         self.delivered = 0
@@ -71,8 +86,13 @@ class EventPump:
         records = body.get("Records") or []  # s3:TestEvent has no Records
         try:
             for record in records:
+                key = record["s3"]["object"]["key"]
                 if self._drop and self._drop(record):
-                    log.info("dropped S3 event on purpose: %s", record["s3"]["object"]["key"])
+                    log.info("dropped S3 event on purpose: %s", key)
+                    continue
+                if self._crash and self._crash.search(key) and key not in self._crashed:
+                    self._crashed.add(key)
+                    _run_killed_mid_way({"Records": [record]})
                     continue
                 self._handler({"Records": [record]}, self._context_factory())
                 self.delivered += 1
@@ -80,6 +100,45 @@ class EventPump:
             log.exception("on_s3_event handler raised; the event will be delivered again")
             return
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _run_killed_mid_way(event: dict) -> None:
+    """Run the upload handler in a child process that dies as an OOM-killed Lambda does."""
+    key = event["Records"][0]["s3"]["object"]["key"]
+    log.warning("running the handler in a child to be killed mid-run: %s", key)
+    child = subprocess.run(
+        [sys.executable, "-m", "devserver.events", json.dumps(event)],
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    if child.returncode == -signal.SIGKILL:
+        log.warning("the handler was killed mid-run on purpose (SIGKILL): %s", key)
+        raise RuntimeError("the handler's process was killed")  # the event comes back
+    if child.returncode != 0:
+        raise RuntimeError(f"the handler's child process exited with {child.returncode}")
+
+
+def _die_at_the_first_read(event: dict) -> None:
+    """In the child: the app's S3 handler, killed by its own process when it first reads an
+    object (by then it has claimed the upload), before anything can be released."""
+    import botocore.client
+    from chalice.local import LambdaContext
+
+    from devserver import stack
+
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def dying(client: Any, operation: str, params: dict) -> Any:
+        if operation == "GetObject":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_call(client, operation, params)
+
+    botocore.client.BaseClient._make_api_call = dying
+    import app
+
+    context = LambdaContext(function_name="process", memory_size=2048, max_runtime_ms=120_000)
+    stack._handler(app, "s3")(event, context)
 
 
 class Timer:
@@ -122,3 +181,7 @@ class Timer:
                 self._handler(event, self._context_factory())
             except Exception:
                 log.exception("scheduled handler raised")
+
+
+if __name__ == "__main__":
+    _die_at_the_first_read(json.loads(sys.argv[1]))
