@@ -139,6 +139,9 @@ def create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
         KeySchema=props["KeySchema"],
         GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
     )
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
         dynamodb.update_continuous_backups(
             TableName=name,

@@ -36,6 +36,11 @@ def _facts_declared(template: dict[str, Any]) -> dict[str, Any]:
         "table.pitr": bool(
             table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
         ),
+        "table.ttl": (
+            table["TimeToLiveSpecification"]["AttributeName"]
+            if table.get("TimeToLiveSpecification", {}).get("Enabled")
+            else None
+        ),
         "bucket.public_access_block": bucket["PublicAccessBlockConfiguration"],
         "bucket.encryption": [
             rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
@@ -80,6 +85,7 @@ def _facts_created(outputs: provision.Outputs) -> dict[str, Any]:
     table = dynamodb.describe_table(TableName=outputs.table)["Table"]
     backups = dynamodb.describe_continuous_backups(TableName=outputs.table)
     pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    ttl = dynamodb.describe_time_to_live(TableName=outputs.table)["TimeToLiveDescription"]
     cors = s3.get_bucket_cors(Bucket=outputs.bucket)["CORSRules"]
     lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=outputs.bucket)["Rules"]
     encryption = s3.get_bucket_encryption(Bucket=outputs.bucket)
@@ -91,6 +97,7 @@ def _facts_created(outputs: provision.Outputs) -> dict[str, Any]:
         **_table_shape(table),
         "table.billing": table["BillingModeSummary"]["BillingMode"],
         "table.pitr": pitr["PointInTimeRecoveryStatus"] == "ENABLED",
+        "table.ttl": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
         "bucket.public_access_block": s3.get_public_access_block(Bucket=outputs.bucket)[
             "PublicAccessBlockConfiguration"
         ],
@@ -164,6 +171,7 @@ def test_the_comparison_sees_every_setting_it_claims_to(created):
         "table.indexes",
         "table.billing",
         "table.pitr",
+        "table.ttl",
         "bucket.public_access_block",
         "bucket.encryption",
         "bucket.cors",
@@ -190,6 +198,7 @@ def test_an_index_renamed_in_the_template_only_is_reported(created):
     ("setting", "change"),
     [
         ("pitr", lambda p: p["Table"]["PointInTimeRecoverySpecification"].clear()),
+        ("ttl", lambda p: p["Table"].pop("TimeToLiveSpecification")),
         ("secret", lambda p: p["AppClient"].update(GenerateSecret=True)),
         ("cors", lambda p: p["Bucket"]["CorsConfiguration"]["CorsRules"][0].update(MaxAge=1)),
         ("lifecycle", lambda p: p["Bucket"]["LifecycleConfiguration"]["Rules"].pop(0)),
