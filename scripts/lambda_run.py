@@ -262,6 +262,8 @@ def token_event(token: str) -> dict[str, Any]:
 
 # Presigned POST fields signed at the moment of the request.
 SIGNED_FIELDS = {"policy", "x-amz-signature", "x-amz-date"}
+# Each run's events carry their own API Gateway request id, which answers repeat.
+REQUEST_ID_FIELDS = {"X-Request-Id", "RequestId"}
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
@@ -269,7 +271,11 @@ def comparable(value: Any, dynamic: set[str]) -> Any:
     """The answer with what differs between any two runs (ids, times, URLs) masked."""
     if isinstance(value, dict):
         return {
-            key: "<signed>" if key in SIGNED_FIELDS else comparable(item, dynamic)
+            key: "<signed>"
+            if key in SIGNED_FIELDS
+            else "<request>"
+            if key in REQUEST_ID_FIELDS
+            else comparable(item, dynamic)
             for key, item in value.items()
         }
     if isinstance(value, list):
