@@ -4,11 +4,12 @@ function in chalicelib, and returns what it gives back."""
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
 
 from chalicelib import apikeys, collection, service, settings, uploadlog, validation
-from chalicelib.web import accepted, created, no_content, redirect, view
+from chalicelib.web import accepted, created, no_content, nosniff, redirect, view
 
 config = settings.get()
 app = Chalice(app_name="image-service")
 app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
+app.register_middleware(nosniff, "http")
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
@@ -85,7 +86,7 @@ def list_images(v):
 @app.route("/images/{image_id}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def get_image(v, image_id):
-    return service.image_view(v.access.readable(image_id))
+    return service.image_view(v.caller, v.access.readable(image_id))
 
 
 @app.route("/images/{image_id}", methods=["PATCH"], authorizer=users, cors=cors)
@@ -111,7 +112,7 @@ def replace_image(v, image_id):
 @app.route("/images/{image_id}/content/{variant}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def image_content(v, image_id, variant):
-    return redirect(service.content_url(v.access.readable(image_id), variant))
+    return redirect(service.content_url(v.caller, v.access.readable(image_id), variant))
 
 
 @app.route("/images/{image_id}/render", methods=["GET"], authorizer=users, cors=cors)
@@ -196,7 +197,7 @@ def revoke_api_key(v, key_id):
 @view(app, api_key=True)
 def external_content(v, image_id, variant):
     apikeys.record_use(v.caller.api_key_id)
-    return redirect(service.content_url(v.access.readable(image_id), variant))
+    return redirect(service.content_url(v.caller, v.access.readable(image_id), variant))
 
 
 @app.route("/external/images/{image_id}/render", methods=["GET"], authorizer=external_key)

@@ -749,3 +749,14 @@ def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:
 
         (rendered,) = _shape(working.image, [geometry], encode)
         return rendered
+
+
+_PNG_QUALITY = 100  # PNG takes no quality; _encode wants one
+
+
+def without_metadata(data: bytes, probe: Probe) -> Encoded:
+    """The first frame's pixels, oriented, as a PNG with nothing but its colour profile: the
+    shared original of a format whose metadata cannot be removed without re-encoding."""
+    with _reading(probe.format):
+        working = _decode(data, probe, probe.oriented_size)
+        return _encode(working.image, "original", "png", _PNG_QUALITY, working.icc_profile)

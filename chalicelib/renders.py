@@ -70,7 +70,7 @@ def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) ->
     key = blobs.render_key(image.id, cache_key(spec, content.sha256), EXTENSIONS[spec.format])
     if not blobs.exists(key):
         make(image.id, key, spec, content, config)
-    return blobs.presigned_get(key, _download_name(image.filename, spec.format))
+    return blobs.presigned_get(key, spec.format, image.filename)
 
 
 def parse(params: Mapping[str, str]) -> Params:
@@ -360,8 +360,3 @@ def _shown(value: str) -> str:
 
 def _size_label(size: tuple[int, int]) -> str:
     return f"{size[0] or ''}x{size[1] or ''}"
-
-
-def _download_name(filename: str, fmt: str) -> str:
-    stem = filename.rsplit(".", 1)[0] or "image"
-    return f"{stem}.{EXTENSIONS[fmt]}"
