@@ -42,13 +42,13 @@ def photo_taken_at_home() -> bytes:
 
 @pytest.fixture(scope="module")
 def shared_photo(stack):
-    """A photo the owner (demo) uploaded into a collection carol belongs to, declared as PNG
+    """A photo the owner (demo) put in a collection gps-reader belongs to, declared as PNG
     and named with a right-to-left override."""
-    stack.create_user("carol")
-    carol = stack.call("GET", "/me", "carol").json()["sub"]
+    stack.create_user("gps-reader")
+    reader = stack.call("GET", "/me", "gps-reader").json()["sub"]
     collection = stack.call("POST", "/collections", "demo", json={"name": "trip"}).json()
     added = stack.call(
-        "POST", f"/collections/{collection['id']}/members", "demo", json={"userId": carol}
+        "POST", f"/collections/{collection['id']}/members", "demo", json={"userId": reader}
     )
     assert added.status_code == 201, added.text
     data = photo_taken_at_home()
@@ -91,7 +91,7 @@ def test_a_download_is_named_by_rfc_6266_without_bidirectional_controls(stack, s
     assert "\u202e" not in download(stack, "demo", image_id).headers["Content-Disposition"]
 
 
-@pytest.mark.parametrize("reader", ["carol", "admin"])
+@pytest.mark.parametrize("reader", ["gps-reader", "admin"])
 def test_everyone_but_the_owner_gets_the_original_without_where_it_was_taken(
     stack, shared_photo, reader
 ):
@@ -127,7 +127,9 @@ def test_an_api_key_gets_the_original_without_where_it_was_taken(stack, shared_p
 
 def test_variants_are_served_as_their_own_format(stack, shared_photo):
     image_id, _ = shared_photo
-    assert download(stack, "carol", image_id, "thumbnail").headers["Content-Type"] == "image/jpeg"
+    assert (
+        download(stack, "gps-reader", image_id, "thumbnail").headers["Content-Type"] == "image/jpeg"
+    )
 
 
 def test_json_answers_say_nosniff(stack):
