@@ -6,11 +6,21 @@ from urllib.parse import quote
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
 
 from chalicelib import apikeys, collection, openapi, service, settings, uploadlog, validation
-from chalicelib.web import accepted, conventions, created, no_content, redirect, versioned, view
+from chalicelib.web import (
+    accepted,
+    conventions,
+    created,
+    no_content,
+    nosniff,
+    redirect,
+    versioned,
+    view,
+)
 
 config = settings.get()
 app = Chalice(app_name="image-service")
 app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
+app.register_middleware(nosniff, "http")
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
@@ -96,7 +106,7 @@ def list_images(v):
 def get_image(v, image_id):
     image = v.access.readable(image_id)
     fresh = v.not_modified(image.version)
-    return versioned(image.version, lambda: service.image_view(image), not_modified=fresh)
+    return versioned(image.version, lambda: service.image_view(v.caller, image), not_modified=fresh)
 
 
 @app.route("/images/{image_id}", methods=["PATCH"], authorizer=users, cors=cors)
@@ -124,7 +134,7 @@ def replace_image(v, image_id):
 @app.route("/images/{image_id}/content/{variant}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def image_content(v, image_id, variant):
-    return redirect(service.content_url(v.access.readable(image_id), variant))
+    return redirect(service.content_url(v.caller, v.access.readable(image_id), variant))
 
 
 @app.route("/images/{image_id}/render", methods=["GET"], authorizer=users, cors=cors)
@@ -217,7 +227,7 @@ def revoke_api_key(v, key_id):
 @view(app, api_key=True)
 def external_content(v, image_id, variant):
     apikeys.record_use(v.caller.api_key_id)
-    return redirect(service.content_url(v.access.readable(image_id), variant))
+    return redirect(service.content_url(v.caller, v.access.readable(image_id), variant))
 
 
 @app.route("/external/images/{image_id}/render", methods=["GET"], authorizer=external_key)

@@ -7,15 +7,13 @@ Every rule is here:
 Without read access an image is "not found" (404), so image ids reveal nothing; a
 collection that exists answers 403 to non-members, as the upstream check below does.
 With ACCESS_CHECK_URL set, collection membership is decided by that upstream service
-instead (200 allows; 401, 403 and 404 deny; anything else is 503, never an allow).
+instead (200 allows; 401, 403 and 404 deny; anything else, a redirect too, is 503, never an
+allow; chalicelib.upstream says how the question is asked).
 """
 
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
-from chalicelib import collection, records, settings
+from chalicelib import collection, records, settings, upstream
 from chalicelib.errors import Forbidden, NotFound, NotSignedIn, Unavailable
 from chalicelib.images import Caller, Image, Status
 
@@ -74,20 +72,12 @@ class Access:
 
     def _ask_upstream(self, collection_id: str) -> bool:
         config = settings.get()
-        url = config.access_check_url.replace(
-            "{collectionId}", urllib.parse.quote(collection_id, safe="")
-        )
-        request = urllib.request.Request(url, method="GET")  # noqa: S310 (URL from settings)
-        if self._authorization:
-            request.add_header("Authorization", self._authorization)
+        url = upstream.check_url(config.access_check_url, collection_id)
         try:
-            with urllib.request.urlopen(  # noqa: S310
-                request, timeout=config.access_check_timeout_seconds
-            ) as response:
-                status = response.status
-        except urllib.error.HTTPError as error:
-            status = error.code
-        except (urllib.error.URLError, TimeoutError, OSError):
+            status = upstream.status_of(
+                url, self._authorization, config.access_check_timeout_seconds
+            )
+        except upstream.NoAnswer:
             raise Unavailable("the access check service did not answer; try again") from None
         if status == 200:
             return True

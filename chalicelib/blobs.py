@@ -5,8 +5,15 @@ The server chooses every key; no user text ever reaches one.
                                          replacement never overwrites the served version)
   variants/{imageId}/{uploadId}/{name}.{ext}
   renders/{imageId}/{cacheKey}.{ext}
+
+Every GET is presigned with the media type of the object's verified format
+(response-content-type), whatever type it was uploaded with, and a download name made safe
+here: RFC 6266 filename* in UTF-8 with an ASCII fallback, without control, bidirectional or
+other invisible characters.
 """
 
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +26,29 @@ UPLOADS = "uploads/"
 VARIANTS = "variants/"
 RENDERS = "renders/"
 RENDER_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# What each verified format is served as, and the extension its download name ends with.
+MEDIA_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "tiff": "image/tiff",
+    "bmp": "image/bmp",
+    "avif": "image/avif",
+    "heif": "image/heif",
+}
+EXTENSIONS = {
+    "jpeg": "jpg",
+    "png": "png",
+    "gif": "gif",
+    "webp": "webp",
+    "tiff": "tif",
+    "bmp": "bmp",
+    "avif": "avif",
+    "heif": "heic",
+}
+_SAME_EXTENSIONS = {"jpeg": {"jpg", "jpeg"}, "tiff": {"tif", "tiff"}, "heif": {"heic", "heif"}}
+_ASCII_KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-()")
 
 
 def upload_key(image_id: str, upload_id: str) -> str:
@@ -73,14 +103,41 @@ def presigned_post(key: str, content_type: str) -> dict[str, Any]:
     }
 
 
-def presigned_get(key: str, filename: str | None = None) -> str:
-    params: dict[str, Any] = {"Bucket": _bucket(), "Key": key}
-    if filename:
-        safe = "".join(c for c in filename if c.isprintable() and c not in '"\\;')
-        params["ResponseContentDisposition"] = f'inline; filename="{safe}"'
+def presigned_get(key: str, fmt: str, filename: str | None = None) -> str:
+    """A GET of `key` served as the verified format `fmt`, named `filename` if given."""
+    params: dict[str, Any] = {
+        "Bucket": _bucket(),
+        "Key": key,
+        "ResponseContentType": MEDIA_TYPES[fmt],
+    }
+    if filename is not None:
+        params["ResponseContentDisposition"] = content_disposition(download_name(filename, fmt))
     return _s3().generate_presigned_url(
         "get_object", Params=params, ExpiresIn=settings.get().download_url_expiry_seconds
     )
+
+
+def download_name(filename: str, fmt: str) -> str:
+    """The name a download of this format gets: the caller's, cleaned, with an extension
+    that says what the file really is (dog.png holding a JPEG downloads as dog.jpg)."""
+    # Cc and Cf: controls, and the invisible format characters, bidirectional overrides
+    # and isolates (U+202A-U+202E, U+2066-U+2069) among them, which make "gpj.exe" read
+    # as "exe.jpg".
+    name = "".join(c for c in filename if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        stem, extension = name, ""
+    if extension.lower() in _SAME_EXTENSIONS.get(fmt, {EXTENSIONS[fmt]}) and stem.strip(". "):
+        return name
+    return f"{(stem or extension).strip() or 'image'}.{EXTENSIONS[fmt]}"
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: the name in UTF-8 (filename*), and an ASCII fallback for old clients."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    fallback = "".join(c if c in _ASCII_KEPT else "_" for c in folded).lstrip(". ") or "image"
+    encoded = urllib.parse.quote(name, safe="")
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,14 @@ class Content:
     # The ETag of the original that was validated: an object posted again to the same
     # upload URL has another one. None on records written before it was kept.
     etag: str | None = None
+    # The original without where it was taken and other personal metadata: what everyone
+    # but the owner downloads (chalicelib.metadata). None on records written before it.
+    shared: Variant | None = None
+
+    def stored_keys(self) -> list[str]:
+        """Every object of this version: the original, its variants, its shared copy."""
+        keys = [self.key, *(variant.key for variant in self.variants.values())]
+        return [*keys, self.shared.key] if self.shared else keys
 
 
 @dataclass
@@ -153,17 +161,18 @@ class Image:
         return shown
 
 
+def _variant_from_item(v: dict[str, Any]) -> Variant:
+    return Variant(
+        key=v["key"],
+        width=int(v["width"]),
+        height=int(v["height"]),
+        bytes=int(v["bytes"]),
+        format=v["format"],
+    )
+
+
 def _content_from_item(item: dict[str, Any]) -> Content:
-    variants = {
-        name: Variant(
-            key=v["key"],
-            width=int(v["width"]),
-            height=int(v["height"]),
-            bytes=int(v["bytes"]),
-            format=v["format"],
-        )
-        for name, v in item["variants"].items()
-    }
+    variants = {name: _variant_from_item(v) for name, v in item["variants"].items()}
     return Content(
         uploadId=item["uploadId"],
         key=item["key"],
@@ -175,6 +184,7 @@ def _content_from_item(item: dict[str, Any]) -> Content:
         frames=int(item["frames"]),
         variants=variants,
         etag=item.get("etag"),
+        shared=_variant_from_item(item["shared"]) if item.get("shared") else None,
     )
 
 

@@ -1,6 +1,7 @@
 """The upload pipeline, run for every object created under uploads/.
 
-    claim → head → read → validate → make_variants → store_variants → record_ready
+    claim → head → read → validate → make_variants → store_variants
+          → store_shared_original → record_ready
 
 Each step is a small function over one Job. A step ends the run early by raising Skip
 (nothing to do: a duplicate, late or superseded event) or Rejected (a permanent verdict on
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from chalicelib import blobs, imaging, records, settings
+from chalicelib import blobs, imaging, metadata, records, settings
 from chalicelib.images import (
     Content,
     Failure,
@@ -81,6 +82,12 @@ class Job:
     probe: imaging.Probe | None = None
     encoded: list[imaging.Encoded] = field(default_factory=list)
     variants: dict[str, Variant] = field(default_factory=dict)
+    shared: Variant | None = None
+
+    def made_keys(self) -> list[str]:
+        """The upload and every object this run stored for it."""
+        shared = [self.shared.key] if self.shared else []
+        return [self.key, *(variant.key for variant in self.variants.values()), *shared]
 
 
 def claim(job: Job) -> None:
@@ -252,6 +259,16 @@ def store_variants(job: Job) -> None:
         )
 
 
+def store_shared_original(job: Job) -> None:
+    """What everyone but the owner downloads: the original without personal metadata."""
+    assert job.probe is not None
+    data, fmt = metadata.shared_copy(job.data, job.probe)
+    key = blobs.variant_key(job.image_id, job.upload_id, "original", blobs.EXTENSIONS[fmt])
+    blobs.write(key, data, blobs.MEDIA_TYPES[fmt])
+    width, height = job.probe.oriented_size
+    job.shared = Variant(key, width, height, len(data), fmt)
+
+
 def record_ready(job: Job) -> None:
     assert job.image and job.upload
     assert job.probe
@@ -267,13 +284,14 @@ def record_ready(job: Job) -> None:
         frames=job.probe.frames,
         variants=job.variants,
         etag=job.etag,
+        shared=job.shared,
     )
     previous = job.image.content
     try:
         _finish(job, Status.READY, content=content)
     except Orphaned:
         # What was made here is referenced by no record: remove it now.
-        blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
+        blobs.delete(job.made_keys())
         raise
     if previous and previous.uploadId != job.upload_id:
         _remove_version(job.image_id, previous)
@@ -281,7 +299,16 @@ def record_ready(job: Job) -> None:
         _remove_renders(job.image_id)
 
 
-STEPS = (claim, head, read, validate, make_variants, store_variants, record_ready)
+STEPS = (
+    claim,
+    head,
+    read,
+    validate,
+    make_variants,
+    store_variants,
+    store_shared_original,
+    record_ready,
+)
 
 
 def process(key: str, *, take_over_claims_before: str | None = None) -> str:
@@ -366,7 +393,7 @@ def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESS
         )
         return "skipped"
     # The rejected bytes are never served; keep no copy of them (or of partial variants).
-    blobs.delete([job.key, *(variant.key for variant in job.variants.values())])
+    blobs.delete(job.made_keys())
     if lost is not None:
         _remove_version(job.image_id, lost)
         _remove_renders(job.image_id)
@@ -469,7 +496,7 @@ def _release(job: Job) -> None:
 
 
 def _remove_version(image_id: str, content: Content) -> None:
-    blobs.delete([content.key, *(variant.key for variant in content.variants.values())])
+    blobs.delete(content.stored_keys())
 
 
 def _remove_renders(image_id: str) -> None:

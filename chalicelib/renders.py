@@ -41,7 +41,20 @@ EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 # Among formats the client likes equally, the smallest files first.
 PREFERENCE = ("avif", "webp", "jpeg")
 # Bump when a change of the render code changes its output, so old renders are not served.
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
+# What one render may cost. A render is made inside an API request, which API Gateway stops
+# waiting for at 29 s, and one that is never finished is never stored, so every retry pays
+# again. Encoding cost grows with output pixels, and AVIF costs several times what the
+# others do per pixel (more still near q=100, where it is all but lossless), so AVIF has a
+# smaller box and a lower top quality. No render has more pixels than its original: upscaling
+# adds cost and no detail. scripts/render_cost.py measures the worst cases (README).
+MAX_OUTPUT_PIXELS = {
+    "jpeg": 4096 * 4096,
+    "png": 4096 * 4096,
+    "webp": 4096 * 4096,
+    "avif": 2048 * 2048,
+}
+MAX_QUALITY = {"jpeg": 100, "webp": 100, "avif": 90}
 _LONGEST_NUMBER = 9  # more digits than any valid value; refuses huge strings before int()
 
 
@@ -70,7 +83,7 @@ def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) ->
     key = blobs.render_key(image.id, cache_key(spec, content.sha256), EXTENSIONS[spec.format])
     if not blobs.exists(key):
         make(image.id, key, spec, content, config)
-    return blobs.presigned_get(key, _download_name(image.filename, spec.format))
+    return blobs.presigned_get(key, spec.format, image.filename)
 
 
 def parse(params: Mapping[str, str]) -> Params:
@@ -142,13 +155,35 @@ def plan(asked: Params, fmt: str, original: tuple[int, int], max_pixels: int) ->
     w=800&h=4000 on a landscape photo, or any box larger than the photo).
     """
     quality = LOSSLESS_QUALITY if fmt == "png" else (asked.quality or DEFAULT_QUALITY[fmt])
+    if fmt != "png" and quality > MAX_QUALITY[fmt]:
+        raise Invalid(f"q for {fmt} must be from 1 to {MAX_QUALITY[fmt]}, not {quality}")
     if asked.fit is Fit.CONTAIN:
         width, height = contained_size(original, asked.width, asked.height)
-        return RenderSpec(width, height, Fit.FILL, asked.rotate, fmt, quality)
+        contained = RenderSpec(width, height, Fit.FILL, asked.rotate, fmt, quality)
+        _check_cost(contained, original)
+        return contained
     assert asked.width is not None and asked.height is not None  # validate() saw to it
     if asked.fit is Fit.COVER:
         _check_cover_fits_in_memory(original, (asked.width, asked.height), max_pixels)
-    return RenderSpec(asked.width, asked.height, asked.fit, asked.rotate, fmt, quality)
+    spec = RenderSpec(asked.width, asked.height, asked.fit, asked.rotate, fmt, quality)
+    _check_cost(spec, original)
+    return spec
+
+
+def _check_cost(spec: RenderSpec, original: tuple[int, int]) -> None:
+    """Refuse what no render should cost: see MAX_OUTPUT_PIXELS."""
+    assert spec.width is not None and spec.height is not None
+    pixels = spec.width * spec.height
+    if pixels > original[0] * original[1]:
+        raise Unprocessable(
+            f"{spec.width}x{spec.height} has more pixels than this {original[0]}x{original[1]}"
+            " image; renders never upscale it: use fit=contain or a smaller box"
+        )
+    if pixels > MAX_OUTPUT_PIXELS[spec.format]:
+        raise Unprocessable(
+            f"a {spec.format} render may have at most {MAX_OUTPUT_PIXELS[spec.format]:,} pixels,"
+            f" not {pixels:,} ({spec.width}x{spec.height}); ask for a smaller box or another format"
+        )
 
 
 def cache_key(spec: RenderSpec, source_sha256: str) -> str:
@@ -360,8 +395,3 @@ def _shown(value: str) -> str:
 
 def _size_label(size: tuple[int, int]) -> str:
     return f"{size[0] or ''}x{size[1] or ''}"
-
-
-def _download_name(filename: str, fmt: str) -> str:
-    stem = filename.rsplit(".", 1)[0] or "image"
-    return f"{stem}.{EXTENSIONS[fmt]}"

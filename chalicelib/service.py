@@ -19,7 +19,7 @@ from chalicelib.errors import (
     Unprocessable,
 )
 from chalicelib.ids import new_id
-from chalicelib.images import Caller, Image, Status, Upload, now_iso
+from chalicelib.images import Caller, Content, Image, Status, Upload, now_iso
 
 VARIANT_ORIGINAL = "original"
 # How long a retried POST /images with the same Idempotency-Key gets the first answer back:
@@ -167,17 +167,17 @@ def _collection_id(body: dict[str, Any]) -> str | None:
     return value
 
 
-def image_view(image: Image) -> dict[str, Any]:
+def image_view(caller: Caller, image: Image) -> dict[str, Any]:
     shown = image.public()
     if image.content:
-        links = {VARIANT_ORIGINAL: blobs.presigned_get(image.content.key, image.filename)}
+        links = {VARIANT_ORIGINAL: _original_url(caller, image, image.content)}
         for name, variant in image.content.variants.items():
-            links[name] = blobs.presigned_get(variant.key)
+            links[name] = blobs.presigned_get(variant.key, variant.format)
         shown["links"] = links
     return shown
 
 
-def content_url(image: Image, variant: str) -> str:
+def content_url(caller: Caller, image: Image, variant: str) -> str:
     """Where to fetch one variant (or the original) of the currently served version."""
     names = {VARIANT_ORIGINAL, *(spec.name for spec in settings.get().variants)}
     if variant not in names:
@@ -185,11 +185,21 @@ def content_url(image: Image, variant: str) -> str:
     if image.content is None:
         raise Conflict(f"the image is not ready yet (status {image.status})")
     if variant == VARIANT_ORIGINAL:
-        return blobs.presigned_get(image.content.key, image.filename)
+        return _original_url(caller, image, image.content)
     found = image.content.variants.get(variant)
     if found is None:
         raise Conflict("this variant was not made for the served version")
-    return blobs.presigned_get(found.key)
+    return blobs.presigned_get(found.key, found.format)
+
+
+def _original_url(caller: Caller, image: Image, content: Content) -> str:
+    """The owner gets the exact bytes uploaded; everyone else (collection members, admins,
+    API keys) the shared copy, without where the photo was taken (chalicelib.metadata)."""
+    if image.ownerId == caller.id:
+        return blobs.presigned_get(content.key, content.format, image.filename)
+    if content.shared is None:
+        raise Conflict("this version has no copy without personal metadata; replace it")
+    return blobs.presigned_get(content.shared.key, content.shared.format, image.filename)
 
 
 def update_image(

@@ -4,8 +4,10 @@ Every name, limit and variant spec the service uses comes from here. A bad value
 start with a message naming the variable, never later inside a request.
 """
 
+import ipaddress
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -138,10 +140,29 @@ def _sizes(env: Mapping[str, str]) -> frozenset[tuple[int, int]]:
 
 
 def _access_check_url(env: Mapping[str, str]) -> str:
+    """https, or plain http to this very machine (a development upstream): the caller's token
+    travels with every check, so it must never cross a network unencrypted."""
     url = env.get("ACCESS_CHECK_URL", "").strip()
-    if url and (not url.startswith(("https://", "http://")) or "{collectionId}" not in url):
-        raise SettingsError("ACCESS_CHECK_URL must be an http(s) URL containing {collectionId}")
+    if not url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if "{collectionId}" not in url or not parts.hostname:
+        raise SettingsError("ACCESS_CHECK_URL must be an https URL containing {collectionId}")
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return url
+    if parts.scheme != "https":
+        raise SettingsError(
+            "ACCESS_CHECK_URL must be https (plain http only to a loopback address)"
+        )
     return url
+
+
+def _is_loopback(host: str) -> bool:
+    # An address, not a name: a name is only as loopback as the resolver says.
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def from_environment(env: Mapping[str, str]) -> Settings:

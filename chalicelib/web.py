@@ -68,6 +68,14 @@ def view(app: Chalice, *, api_key: bool = False) -> Callable:
     return decorate
 
 
+def nosniff(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Every answer of the API says its Content-Type is the truth: no browser guesses an
+    answer into HTML. (S3 sets its own headers; the presigned GETs force the type.)"""
+    response = get_response(event)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
 def redirect(url: str, *, vary: str | None = None) -> Response:
     headers = {"Location": url, "Cache-Control": "private, max-age=60"}
     if vary:

@@ -155,8 +155,17 @@ def create_user_pool(idp: Any, props: dict[str, Any]) -> dict[str, Any]:
         Policies=props.get("Policies", {}),
         AutoVerifiedAttributes=props.get("AutoVerifiedAttributes", []),
         UsernameConfiguration=props.get("UsernameConfiguration", {}),
+        AdminCreateUserConfig=_admin_create_user_config(props),
     )["UserPool"]
     return {"Id": pool["Id"], "Arn": pool["Arn"]}
+
+
+def _admin_create_user_config(props: dict[str, Any]) -> dict[str, Any]:
+    """The template's AdminCreateUserConfig; a parameter arrives as CloudFormation's string."""
+    config = dict(props.get("AdminCreateUserConfig", {}))
+    if "AllowAdminCreateUserOnly" in config:
+        config["AllowAdminCreateUserOnly"] = str(config["AllowAdminCreateUserOnly"]) == "true"
+    return config
 
 
 def create_app_client(idp: Any, props: dict[str, Any]) -> str:

@@ -138,12 +138,16 @@ def _stack_exists(cloudformation: Any, name: str) -> bool:
 
 def stack_parameters(stage: str, chalice_dir: Path = CHALICE_DIR) -> dict[str, str]:
     """The template's parameters for a stage: browsers may upload from the stage's CORS
-    origins (the template's default, any origin, when the stage names none)."""
+    origins (the template's default, any origin, when the stage names none), and only admins
+    create users unless the stage sets SELF_SIGN_UP=on."""
     config = json.loads((chalice_dir / "config.json").read_text())
     environment = config["stages"].get(stage, {}).get("environment_variables", {})
     parameters = {"Stage": stage}
     if environment.get("CORS_ORIGINS"):
         parameters["AllowedOrigins"] = environment["CORS_ORIGINS"]
+    # Self sign-up is off unless the stage turns it on: the app client id is public.
+    if environment.get("SELF_SIGN_UP", "").strip().lower() == "on":
+        parameters["AdminCreateUserOnly"] = "false"
     return parameters
 
 

@@ -273,7 +273,7 @@ def test_orphans_older_than_a_day_are_deleted_younger_and_live_ones_kept(resourc
     for key in leftovers:
         put(key)
     live = keys() - leftovers
-    assert len(live) == 5  # the original, three variants and a render
+    assert len(live) == 6  # the original, its shared copy, three variants and a render
 
     assert cleanup.run(later(hours=23)).get("orphansDeleted", 0) == 0
     assert keys() == live | leftovers

@@ -42,7 +42,7 @@ def test_a_jpeg_becomes_ready_with_every_variant(resources):
     assert (image.content.width, image.content.height, image.content.format) == (1200, 900, "jpeg")
     assert sorted(image.content.variants) == ["hd-rotated", "preview", "thumbnail"]
     assert image.content.variants["hd-rotated"].width == 1280
-    assert len(variant_keys(image_id)) == 3
+    assert len(variant_keys(image_id)) == 4  # and the original without personal metadata
     log = records.get_upload(image_id, key.rsplit("/", 1)[1])
     assert log.status == Status.READY
     assert log.durationMs is not None
@@ -56,15 +56,16 @@ def test_the_same_event_twice_makes_one_set_of_variants_and_one_version_bump(res
     puts = calls["PutObject"]
     assert processing.process(key) == "skipped"
     assert records.get_image(image_id).version == version
-    assert calls["PutObject"] == puts == 3
-    assert len(variant_keys(image_id)) == 3
+    assert calls["PutObject"] == puts == 4
+    assert len(variant_keys(image_id)) == 4
 
 
-def test_one_processed_upload_costs_at_most_eight_aws_calls(resources, calls):
+def test_one_processed_upload_costs_at_most_nine_aws_calls(resources, calls):
+    # Three variants and the shared original are four of them.
     _, key = new_upload(jpeg())
     calls.clear()
     processing.process(key)
-    assert sum(calls.values()) <= 8, dict(calls)
+    assert sum(calls.values()) <= 9, dict(calls)
 
 
 def test_an_object_above_the_limit_is_refused_from_head_without_downloading(configure, calls):
@@ -301,7 +302,7 @@ def test_an_edit_made_while_the_upload_is_processed_is_kept_and_the_upload_gets_
     image = records.get_image(image_id)
     assert (image.status, image.title) == (Status.READY, "mine")
     assert records.uploads_of(image_id)[0].status == Status.READY
-    assert len(variant_keys(image_id)) == 3
+    assert len(variant_keys(image_id)) == 4
 
 
 def test_an_edit_that_loses_only_to_the_pipeline_is_applied_to_the_new_version(resources):
@@ -360,8 +361,8 @@ def test_a_failed_replacement_keeps_the_served_versions_filename_and_type(resour
     image = records.get_image(image_id)
     assert image.content.format == "jpeg"
     assert (image.filename, image.declaredType) == ("cat.jpg", "image/jpeg")
-    url = service.content_url(image, "original")
-    assert _download_name(url) == 'inline; filename="cat.jpg"'
+    url = service.content_url(ALICE, image, "original")
+    assert _download_name(url) == "inline; filename=\"cat.jpg\"; filename*=UTF-8''cat.jpg"
     rows = {row.filename: row.status for row in records.uploads_of(image_id)}
     assert rows == {"cat.jpg": Status.READY, "dog.png": Status.FAILED}
 
@@ -404,8 +405,8 @@ def test_a_replacement_gives_the_image_its_filename_and_type_once_it_is_served(r
         "image/png",
         "png",
     )
-    url = service.content_url(image, "original")
-    assert _download_name(url) == 'inline; filename="dog.png"'
+    url = service.content_url(ALICE, image, "original")
+    assert _download_name(url) == "inline; filename=\"dog.png\"; filename*=UTF-8''dog.png"
 
 
 def test_a_replacement_of_an_image_never_served_names_the_record_at_once(resources):

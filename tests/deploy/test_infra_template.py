@@ -152,3 +152,18 @@ def test_the_bucket_accepts_browser_uploads_from_the_stages_origins_only(chalice
         "AllowedOrigins": "https://photos.example",
     }
     assert infra.stack_parameters("dev", chalice_dir) == {"Stage": "dev", "AllowedOrigins": "*"}
+
+
+def test_only_admins_create_users_unless_the_stage_turns_self_sign_up_on(chalice_dir):
+    declared = cfn.load()
+    assert declared["Parameters"]["AdminCreateUserOnly"]["Default"] == "true"
+    _, pool = cfn.resource(declared, "AWS::Cognito::UserPool")
+    parameter = pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
+    assert (parameter.name, parameter.value) == ("Ref", "AdminCreateUserOnly")
+    assert "AdminCreateUserOnly" not in infra.stack_parameters("prod", chalice_dir)
+
+    config = json.loads((chalice_dir / "config.json").read_text())
+    config["stages"]["prod"]["environment_variables"]["SELF_SIGN_UP"] = "on"
+    (chalice_dir / "config.json").write_text(json.dumps(config))
+
+    assert infra.stack_parameters("prod", chalice_dir)["AdminCreateUserOnly"] == "false"

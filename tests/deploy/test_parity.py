@@ -25,10 +25,11 @@ def _facts_declared(template: dict[str, Any]) -> dict[str, Any]:
     names = {"Bucket": "bucket", "Table": "table", "UserPool": "pool", "UserPool.Arn": "arn"}
     _, bucket = cfn.resource(template, "AWS::S3::Bucket")
     _, table = cfn.resource(template, "AWS::DynamoDB::Table")
+    _, pool = cfn.resource(template, "AWS::Cognito::UserPool")
     _, client = cfn.resource(template, "AWS::Cognito::UserPoolClient")
     _, group = cfn.resource(template, "AWS::Cognito::UserPoolGroup")
-    bucket, table, client, group = (
-        cfn.resolve(props, parameters, names) for props in (bucket, table, client, group)
+    bucket, table, pool, client, group = (
+        cfn.resolve(props, parameters, names) for props in (bucket, table, pool, client, group)
     )
     return {
         **_table_shape(table),
@@ -68,6 +69,10 @@ def _facts_declared(template: dict[str, Any]) -> dict[str, Any]:
             )
             for rule in bucket["LifecycleConfiguration"]["Rules"]
         ),
+        "pool.admin_create_user_only": str(
+            pool.get("AdminCreateUserConfig", {}).get("AllowAdminCreateUserOnly", "false")
+        ).lower()
+        == "true",
         "client.auth_flows": sorted(client["ExplicitAuthFlows"]),
         "client.secret": bool(client.get("GenerateSecret", False)),
         "groups": [group["GroupName"]],
@@ -93,6 +98,7 @@ def _facts_created(outputs: provision.Outputs) -> dict[str, Any]:
         UserPoolId=outputs.user_pool_id, ClientId=outputs.app_client_id
     )["UserPoolClient"]
     groups = idp.list_groups(UserPoolId=outputs.user_pool_id)["Groups"]
+    pool = idp.describe_user_pool(UserPoolId=outputs.user_pool_id)["UserPool"]
     return {
         **_table_shape(table),
         "table.billing": table["BillingModeSummary"]["BillingMode"],
@@ -125,6 +131,7 @@ def _facts_created(outputs: provision.Outputs) -> dict[str, Any]:
             )
             for rule in lifecycle
         ),
+        "pool.admin_create_user_only": pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
         "client.auth_flows": sorted(client.get("ExplicitAuthFlows", [])),
         "client.secret": "ClientSecret" in client,
         "groups": sorted(group["GroupName"] for group in groups),
@@ -176,6 +183,7 @@ def test_the_comparison_sees_every_setting_it_claims_to(created):
         "bucket.encryption",
         "bucket.cors",
         "bucket.lifecycle",
+        "pool.admin_create_user_only",
         "client.auth_flows",
         "client.secret",
         "groups",
@@ -202,6 +210,7 @@ def test_an_index_renamed_in_the_template_only_is_reported(created):
         ("secret", lambda p: p["AppClient"].update(GenerateSecret=True)),
         ("cors", lambda p: p["Bucket"]["CorsConfiguration"]["CorsRules"][0].update(MaxAge=1)),
         ("lifecycle", lambda p: p["Bucket"]["LifecycleConfiguration"]["Rules"].pop(0)),
+        ("admin_create_user_only", lambda p: p["UserPool"].pop("AdminCreateUserConfig")),
     ],
 )
 def test_a_setting_changed_in_the_template_only_is_reported(created, setting, change):

@@ -320,3 +320,11 @@ def test_admins_read_anyones_log_and_users_only_their_own(stack, world):
     everyone = [row["imageId"] for row in log_rows(stack, "admin", "all=true")]
     assert world.image["id"] in everyone
     assert outsiders_image["id"] in everyone
+
+
+def test_the_local_user_pool_lets_only_admins_create_users(stack):
+    # The app client id is public (GET /config), so a pool open to self sign-up would let
+    # anyone on the internet make an account and upload.
+    assert stack.call("GET", "/config").json()["appClientId"]
+    pool = stack.client("cognito-idp").describe_user_pool(UserPoolId=stack.state["userPoolId"])
+    assert pool["UserPool"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True

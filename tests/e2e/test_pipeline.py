@@ -238,7 +238,7 @@ def test_the_same_s3_event_delivered_twice_changes_nothing_the_second_time(stack
     variants_after = s3.list_objects_v2(
         Bucket=stack.state["bucket"], Prefix=f"variants/{image['id']}/"
     )["KeyCount"]
-    assert variants_after == variants_before == 3
+    assert variants_after == variants_before == 4  # three variants and the shared original
 
 
 def test_content_is_409_until_ready_and_404_for_unknown_variants(stack):

@@ -243,3 +243,30 @@ def test_an_external_system_renders_with_an_api_key(stack, kleiber):
     body = requests.get(response.headers["Location"], timeout=30).content
     width, height = kleiber.original.size
     assert Image.open(io.BytesIO(body)).size == (200, round(height * 200 / width))
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "says"),
+    [
+        ({"w": "4096", "h": "4096", "fit": "fill", "format": "avif", "q": "100"}, 400, "1 to 90"),
+        ({"w": "4096", "h": "4096", "fit": "fill", "format": "avif"}, 422, "at most 4,194,304"),
+        ({"w": "4096", "format": "avif", "q": "90"}, 422, "at most 4,194,304"),
+    ],
+)
+def test_a_render_that_would_cost_too_much_is_refused_saying_why(
+    stack, kleiber, params, status, says
+):
+    # The probe: w=4096&h=4096&fit=fill&format=avif&q=100 took 20-30 s of a 29 s limit.
+    response = render(stack, kleiber.id, **params)
+    assert response.status_code == status, response.text
+    assert says in response.json()["Message"]
+
+
+def test_a_small_image_is_never_stretched_to_a_huge_render(stack):
+    small = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(small, "PNG")
+    created = upload(stack, "demo", small.getvalue(), filename="s.png", content_type="image/png")
+    image_id = wait_until_done(stack, "demo", created["id"])["id"]
+    response = render(stack, image_id, w="4096", h="4096", fit="fill", format="avif", q="90")
+    assert response.status_code == 422, response.text
+    assert "never upscale" in response.json()["Message"]

@@ -26,11 +26,31 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def _drip(self, answer: bytes):
+        """A grant sent a byte every 0.1 s: each read is quick, the whole answer takes 4 s."""
+        try:
+            for byte in answer:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the service gave up on us: what this test wants
+
     def do_GET(self):
         journal = self.path.rsplit("/", 1)[-1]
         self.server.seen.append((journal, self.headers.get("Authorization")))
         if journal == "slow":
             time.sleep(3)
+        if journal == "moved":
+            # Points the check (and the caller's token) somewhere that would grant it.
+            self.send_response(302)
+            self.send_header("Location", "/journals/allowed")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if journal == "drip":
+            self._drip(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            return
         self.send_response(ANSWERS.get(journal, 200))
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -97,3 +117,31 @@ def test_listing_a_collection_asks_upstream_once(guarded_stack, upstream):
     upstream.seen.clear()
     assert guarded_stack.call("GET", "/collections/denied/images", "demo").status_code == 403
     assert len(upstream.seen) == 1
+
+
+def test_a_redirect_is_not_followed_and_is_not_a_grant(guarded_stack, upstream):
+    upstream.seen.clear()
+    response = create_in(guarded_stack, "moved")
+    assert response.status_code == 503, response.text
+    assert "302" in response.json()["Message"]
+    # Nothing asked the place it pointed to, so the caller's token went nowhere else.
+    assert upstream.seen == [("moved", guarded_stack.token("demo"))]
+
+
+def test_an_upstream_answering_a_byte_at_a_time_is_cut_off_at_the_deadline(guarded_stack, upstream):
+    # Every read arrives well within the 500 ms timeout; the whole grant takes seconds.
+    upstream.seen.clear()
+    response = create_in(guarded_stack, "drip")
+    assert response.status_code == 503, response.text
+    assert "did not answer" in response.json()["Message"]
+
+
+@pytest.mark.parametrize("dots", [".", ".."])
+def test_a_dot_segment_is_never_sent_upstream(guarded_stack, upstream, dots):
+    upstream.seen.clear()
+    response = create_in(guarded_stack, dots)
+    assert response.status_code == 400, response.text
+    assert upstream.seen == []
+    listing = guarded_stack.call("GET", f"/collections/{dots.replace('.', '%2E')}/images", "demo")
+    assert listing.status_code in (400, 404), listing.text
+    assert upstream.seen == []

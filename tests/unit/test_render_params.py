@@ -205,7 +205,33 @@ def test_quality_defaults_per_format_and_png_has_none():
 def test_a_cover_that_would_scale_a_thin_image_to_billions_of_pixels_is_refused():
     with pytest.raises(Unprocessable, match="fit=cover"):
         renders.plan(checked(w="4096", h="4096", fit="cover"), "jpeg", (20000, 10), 50_000_000)
-    assert renders.plan(checked(w="4096", h="4096", fit="cover"), "jpeg", (4000, 3000), 50_000_000)
+    assert renders.plan(checked(w="4096", h="4096", fit="cover"), "jpeg", (6000, 4000), 50_000_000)
+
+
+# --- what one render may cost ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fit", ["fill", "cover"])
+def test_a_render_with_more_pixels_than_its_original_is_refused(fit):
+    with pytest.raises(Unprocessable, match="never upscale"):
+        renders.plan(checked(w="4096", h="4096", fit=fit), "webp", (640, 480), 50_000_000)
+    assert renders.plan(checked(w="640", h="480", fit=fit), "webp", (640, 480), 50_000_000)
+
+
+def test_an_avif_render_is_held_to_a_smaller_box_than_the_other_formats():
+    with pytest.raises(Unprocessable, match="at most 4,194,304 pixels"):
+        renders.plan(checked(w="4096", h="4096", fit="fill"), "avif", (6000, 4000), 50_000_000)
+    with pytest.raises(Unprocessable, match="at most 4,194,304 pixels"):
+        renders.plan(checked(w="4096", format="avif"), "avif", (6000, 4000), 50_000_000)
+    assert renders.plan(checked(w="2048", h="2048", fit="fill"), "avif", (6000, 4000), 50_000_000)
+    assert renders.plan(checked(w="4096", h="4096", fit="fill"), "webp", (6000, 4000), 50_000_000)
+
+
+def test_avif_quality_stops_short_of_near_lossless():
+    with pytest.raises(Invalid, match="q for avif must be from 1 to 90"):
+        renders.plan(checked(w="800", q="100", format="avif"), "avif", (6000, 4000), 50_000_000)
+    assert renders.plan(checked(w="800", q="90", format="avif"), "avif", (6000, 4000), 50_000_000)
+    assert renders.plan(checked(w="800", q="100", format="jpeg"), "jpeg", (6000, 4000), 50_000_000)
 
 
 # --- cache keys -------------------------------------------------------------------------

@@ -44,6 +44,9 @@ def test_a_missing_name_fails_naming_it(missing):
         ("RENDER_SIZES", "640xabc"),
         ("ACCESS_CHECK_URL", "ftp://x/{collectionId}"),
         ("ACCESS_CHECK_URL", "https://api.example.com/journals"),
+        ("ACCESS_CHECK_URL", "http://api.example.com/journals/{collectionId}"),
+        ("ACCESS_CHECK_URL", "http://10.0.0.7/journals/{collectionId}"),
+        ("ACCESS_CHECK_URL", "http://localhost/journals/{collectionId}"),
     ],
 )
 def test_a_malformed_setting_fails_naming_it(name, value):
@@ -69,3 +72,15 @@ def test_settings_are_frozen():
     config = from_environment(BASE)
     with pytest.raises(AttributeError):
         config.bucket = "other"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com/journals/{collectionId}/access",
+        "http://127.0.0.1:8080/journals/{collectionId}",
+        "http://[::1]:8080/journals/{collectionId}",
+    ],
+)
+def test_the_access_check_is_https_or_plain_http_to_this_machine_only(url):
+    assert from_environment({**BASE, "ACCESS_CHECK_URL": url}).access_check_url == url
