@@ -14,7 +14,7 @@ import boto3
 from chalice.local import LambdaContext
 from moto.server import ThreadedMotoServer
 
-from devserver import gateway, provision
+from devserver import gateway, moto_fixes, provision
 from devserver.events import EventPump, Timer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +63,7 @@ def start(
     state_file: str = DEFAULT_STATE_FILE,
     extra_env: dict[str, str] | None = None,
 ) -> Running:
+    moto_fixes.apply()
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
     moto_host, moto_bound = moto.get_host_and_port()
