@@ -6,14 +6,13 @@ python -m devserver token demo        print an ID token for a local user
 
 import argparse
 import json
-import logging
 import os
 import re
 import signal
 import sys
 import threading
 
-from devserver import stack, tokens
+from devserver import console, stack, tokens
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,15 +54,16 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=bool(os.environ.get("DEVSERVER_VERBOSE")),
+        help="also print moto's request log and cleanup runs that changed nothing",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    console.configure(args.log_level, verbose=args.verbose)
     drop = re.compile(args.drop_events) if args.drop_events else None
     running = stack.start(
         host=args.host,

@@ -1,6 +1,6 @@
-"""Where moto's DynamoDB parts from the cloud under a day of use, and what the local stack
-does about it. Applied to the moto server in the devserver's own process (`apply`), never to
-the app, which still talks plain DynamoDB over HTTP.
+"""Where moto parts from the cloud under a day of use, and what the local stack does about it.
+Applied to the moto server in the devserver's own process (`apply`), never to the app, which
+still talks plain DynamoDB and S3 over HTTP.
 
 Measured (issue 25, py-spy on a soak of small uploads): moto's TransactWriteItems
 deep-copies every table it touches before writing, so each transaction costs the size of the
@@ -16,14 +16,26 @@ stack does the same: one lock around every DynamoDB request (moto answers each i
 a millisecond for this service's sizes, so serialising costs nothing noticeable), and a
 transaction that keeps the items it is about to change, one by one, and puts back only those
 if it is cancelled.
+
+With that fixed, memory still grew by what the bucket held (about 180 kB an upload of a
+small photo, megabytes for a real one): moto keeps every object under 5 MB in memory, and
+each larger one in an open temporary file (one descriptor per object, which a day of uploads
+would exhaust). `keep_objects_in` stores every object's bytes in a file of its own in a
+folder, opened only while it is read or written, so the stack's memory stays flat however
+much it holds.
 """
 
 import copy
 import functools
+import os
 import threading
+import types
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import moto.s3.models
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -47,14 +59,78 @@ _Before = tuple[Table, DynamoType, DynamoType | None, Item | None]
 _Outcome = tuple[str | None, str | None, dict[str, Any] | None]
 
 
-def apply() -> Callable[[], None]:
-    """Patch moto's DynamoDB in this process. Returns the undo (for tests)."""
+def apply(objects: Path | None = None) -> Callable[[], None]:
+    """Patch moto in this process: DynamoDB always, S3 objects kept in the folder `objects`
+    if one is given. Returns the undo (for tests)."""
     originals = (DynamoHandler.call_action, DynamoDBBackend.transact_write_items)
     DynamoHandler.call_action = _one_at_a_time(originals[0])
     DynamoDBBackend.transact_write_items = transact_write_items
+    undo_objects = keep_objects_in(objects) if objects is not None else lambda: None
 
     def undo() -> None:
         DynamoHandler.call_action, DynamoDBBackend.transact_write_items = originals
+        undo_objects()
+
+    return undo
+
+
+class ObjectFile:
+    """The bytes of one S3 object, in a file of their own: the part of a file object moto's
+    S3 key uses (seek, read, write, truncate, close), with no descriptor held between calls.
+    Closing it (moto does when the object is deleted or replaced) removes the file."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / uuid.uuid4().hex
+        self.path.touch()
+        self._position = 0
+        self.closed = False
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position}.get(whence)
+        self._position = (self.path.stat().st_size if base is None else base) + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        with self.path.open("rb") as file:
+            file.seek(self._position)
+            data = file.read(size)
+        self._position += len(data)
+        return data
+
+    def write(self, data: bytes) -> int:
+        with self.path.open("r+b") as file:
+            file.seek(self._position)
+            written = file.write(data)
+        self._position += written
+        return written
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._position if size is None else size
+        os.truncate(self.path, size)
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.path.unlink(missing_ok=True)
+
+
+def keep_objects_in(folder: Path) -> Callable[[], None]:
+    """Make moto's S3 keep each object's bytes in a file in folder. Returns the undo.
+
+    moto's S3 key makes its buffer with `tempfile.SpooledTemporaryFile` (when an object is
+    written and when it is copied); only that name, in moto's S3 module, is replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    original = moto.s3.models.tempfile
+    moto.s3.models.tempfile = types.SimpleNamespace(  # type: ignore[assignment]
+        SpooledTemporaryFile=lambda *args, **kwargs: ObjectFile(folder)
+    )
+
+    def undo() -> None:
+        moto.s3.models.tempfile = original
 
     return undo
 

@@ -3,7 +3,6 @@ Gateway's Cognito authorizer gives them, and S3 events reaching the handler."""
 
 import io
 import os
-import subprocess
 import time
 
 import pytest
@@ -102,24 +101,11 @@ def test_a_jpeg_put_into_uploads_reaches_the_handler(stack):
     assert status == "ready"
 
 
-def _descendants(pid: int) -> set[int]:
-    found, frontier = set(), [pid]
-    while frontier:
-        parent = frontier.pop()
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        children = {int(child) for child in out}
-        found |= children
-        frontier.extend(children)
-    return found
-
-
 def test_stopping_the_stack_leaves_no_process_behind(tmp_path):
     running = localstack.start(tmp_path)
     pid = running.process.pid
     assert requests.get(running.api + "/health", timeout=5).status_code == 200
-    started = _descendants(pid)
+    started = localstack.descendants(pid)
     code = running.stop()
     assert code == 0, "".join(running.output[-40:])
     for leftover in {pid, *started}:

@@ -147,6 +147,20 @@ def _drain(process: subprocess.Popen, output: list[str]) -> None:
             del output[:10000]
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process started under pid (children, their children, ...)."""
+    found, frontier = set(), [pid]
+    while frontier:
+        parent = frontier.pop()
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        children = {int(child) for child in out}
+        found |= children
+        frontier.extend(children)
+    return found
+
+
 def upload(
     stack: LocalStack,
     user: str,
