@@ -2,6 +2,7 @@
 
 python -m devserver [--port 8000]     moto server + provisioning + API + events + timer
 python -m devserver token demo        print an ID token for a local user
+python -m devserver user add NAME [--admin]   add a user to the running stack's pool
 """
 
 import argparse
@@ -12,7 +13,7 @@ import signal
 import sys
 import threading
 
-from devserver import console, stack, tokens
+from devserver import console, stack, tokens, users
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,9 +31,25 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--password", default=None)
     token.add_argument("--access", action="store_true", help="print the access token instead")
     token.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
+    user = commands.add_parser("user", help="manage the local users").add_subparsers(
+        dest="action", required=True
+    )
+    add = user.add_parser("add", help="add a user to the running stack's pool")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="make it a member of admins")
+    add.add_argument("--password", default=None, help="default: a new random one")
+    add.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
     args = parser.parse_args(argv)
     if args.command == "token":
         print(tokens.token_for(args.user, args.password, args.state_file, access=args.access))
+        return 0
+    if args.command == "user":
+        password = users.add(
+            args.name, admin=args.admin, password=args.password, state_file=args.state_file
+        )
+        group = " (admins)" if args.admin else ""
+        print(f"added {args.name}{group}, password {password}")
+        print(f"a token: .venv/bin/python -m devserver token {args.name}")
         return 0
     return _run(args)
 

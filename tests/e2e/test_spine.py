@@ -3,6 +3,8 @@ Gateway's Cognito authorizer gives them, and S3 events reaching the handler."""
 
 import io
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -120,3 +122,28 @@ def test_a_re_signed_copy_of_a_valid_token_is_accepted(stack):
     """The forged-token cases above differ from a good token only in the claim under test."""
     token = tokens.forge(tokens.claims_of(stack.token("demo")))
     assert stack.call("GET", "/me", headers={"Authorization": token}).status_code == 200
+
+
+def _devserver(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "devserver", *args],
+        cwd=localstack.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_user_added_from_the_command_line_signs_in_with_its_groups(stack):
+    state = str(stack.state_file)
+    added = _devserver("user", "add", "carol", "--admin", "--state-file", state)
+    assert added.returncode == 0, added.stderr
+    token = _devserver("token", "carol", "--state-file", state)
+    assert token.returncode == 0, token.stderr
+    me = stack.call("GET", "/me", headers={"Authorization": token.stdout.strip()})
+    assert me.status_code == 200
+    assert (me.json()["username"], me.json()["groups"]) == ("carol", ["admins"])
+    again = _devserver("user", "add", "carol", "--state-file", state)
+    assert again.returncode != 0
+    assert "already exists" in again.stderr

@@ -28,6 +28,7 @@ class LocalStack:
     aws: str
     state: dict[str, Any]
     output: list[str] = field(default_factory=list)
+    state_file: Path | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
@@ -136,7 +137,7 @@ def start(
         raise RuntimeError("devserver did not start:\n" + "".join(output[-50:]))
     threading.Thread(target=_drain, args=(process, output), daemon=True).start()
     state = json.loads(state_file.read_text())
-    return LocalStack(process, ready["api"], ready["aws"], state, output)
+    return LocalStack(process, ready["api"], ready["aws"], state, output, state_file)
 
 
 def _drain(process: subprocess.Popen, output: list[str]) -> None:
