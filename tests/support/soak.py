@@ -13,6 +13,7 @@ The test (tests/e2e/test_soak.py) runs a bounded soak; a longer one is run by ha
 import argparse
 import io
 import itertools
+import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +36,7 @@ class Window:
     median_seconds: float
     slowest_seconds: float
     rss_mb: float
+    cpu_ms_per_upload: float  # the stack's CPU time in this window, per upload
     statuses: dict[str, int]
 
 
@@ -65,6 +67,13 @@ def rss_mb(pid: int) -> float:
     raise LookupError(f"no VmRSS for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc (Linux).
+    Unlike latency it hardly depends on what else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _one(stack: localstack.LocalStack, user: str, data: bytes, n: int) -> tuple[float, str]:
     started = time.monotonic()
     image = localstack.upload(stack, user, data, filename=f"soak-{n}.jpg")
@@ -91,6 +100,7 @@ def run(
     windows: list[Window] = []
     done = [0] * (uploads // window + 1)
     lock = threading.Lock()
+    cpu = [cpu_seconds(stack.process.pid)]
 
     def task(n: int) -> None:
         results[n] = _one(stack, user, photos[n % len(photos)], n)
@@ -106,12 +116,15 @@ def run(
         statuses: dict[str, int] = {}
         for _, status in part:
             statuses[status] = statuses.get(status, 0) + 1
+        # Windows overlap by the uploads in flight; CPU is charged to the window that closes.
+        cpu.append(cpu_seconds(stack.process.pid))
         windows.append(
             Window(
                 (w + 1) * window,
                 statistics.median(latencies),
                 max(latencies),
                 rss_mb(stack.process.pid),
+                (cpu[-1] - cpu[-2]) * 1000 / window,
                 statuses,
             )
         )
@@ -120,6 +133,7 @@ def run(
             print(
                 f"{last.uploads:>6} uploads  median {last.median_seconds:6.3f} s  "
                 f"slowest {last.slowest_seconds:6.2f} s  RSS {last.rss_mb:7.1f} MB  "
+                f"CPU {last.cpu_ms_per_upload:5.0f} ms/upload  "
                 f"{last.statuses}",
                 flush=True,
             )
@@ -158,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"median last/first {last.median_seconds / first.median_seconds:.2f}  "
             f"RSS last/first {last.rss_mb / first.rss_mb:.2f}  "
+            f"CPU/upload last/first {last.cpu_ms_per_upload / first.cpu_ms_per_upload:.2f}  "
             f"stop took {stopped:.2f} s (exit code {code})"
         )
         errors = [line for line in stack.output if "Traceback" in line or " ERROR " in line]
