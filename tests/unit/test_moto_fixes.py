@@ -1,6 +1,7 @@
 """The local stack's DynamoDB behaves as DynamoDB does under load: transactions are applied in
 isolation and undone item by item, and concurrent requests never meet half-written tables."""
 
+import gc
 import threading
 
 import boto3
@@ -183,3 +184,41 @@ def test_concurrent_transactions_and_writes_over_http_all_succeed_first_time(ser
         thread.join()
     assert errors == []
     assert len(_items(client())) == 6 * 60 * 3
+
+
+@pytest.fixture
+def s3(tmp_path):
+    undo = moto_fixes.apply(tmp_path / "objects")
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="bucket-x")
+        yield client, tmp_path / "objects"
+    undo()
+
+
+def _files(folder) -> list[bytes]:
+    return sorted(path.read_bytes() for path in folder.iterdir())
+
+
+def test_s3_keeps_each_objects_bytes_in_a_file_of_the_folder(s3):
+    client, folder = s3
+    bodies = [bytes([n]) * (1000 + n) for n in range(3)]
+    for n, body in enumerate(bodies):
+        client.put_object(Bucket="bucket-x", Key=f"uploads/{n}", Body=body)
+    assert _files(folder) == sorted(bodies)
+    got = client.get_object(Bucket="bucket-x", Key="uploads/1")["Body"].read()
+    assert got == bodies[1]
+    ranged = client.get_object(Bucket="bucket-x", Key="uploads/2", Range="bytes=0-9")
+    assert ranged["Body"].read() == bodies[2][:10]
+
+
+def test_s3_objects_copied_replaced_and_deleted_keep_one_file_each(s3):
+    client, folder = s3
+    client.put_object(Bucket="bucket-x", Key="a", Body=b"first")
+    client.copy_object(Bucket="bucket-x", Key="b", CopySource={"Bucket": "bucket-x", "Key": "a"})
+    client.put_object(Bucket="bucket-x", Key="a", Body=b"second")
+    assert client.get_object(Bucket="bucket-x", Key="b")["Body"].read() == b"first"
+    assert client.get_object(Bucket="bucket-x", Key="a")["Body"].read() == b"second"
+    client.delete_object(Bucket="bucket-x", Key="b")
+    gc.collect()
+    assert _files(folder) == [b"second"]
