@@ -12,6 +12,8 @@ import re
 import signal
 import sys
 import threading
+import time
+from typing import NoReturn
 
 from devserver import console, stack, tokens, users
 
@@ -103,8 +105,31 @@ def _run(args: argparse.Namespace) -> int:
     )
     stopped.wait()
     print("stopping…", file=sys.stderr, flush=True)
+    threading.Thread(target=_cut_short, args=(running,), name="stop-deadline", daemon=True).start()
     running.stop()
-    return 0
+    _exit()
+
+
+# Ctrl-C is answered within this, whatever runs: after a day of uploads, waiting for the
+# interpreter to tear down its heap, or for threads still finishing work that stopping cut
+# off, took longer than stopping itself.
+STOP_DEADLINE_SECONDS = 4.5
+
+
+def _cut_short(running: "stack.Running") -> NoReturn:
+    time.sleep(STOP_DEADLINE_SECONDS)
+    busy = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread())
+    print(f"stopped after {STOP_DEADLINE_SECONDS} s; still running: {busy}", file=sys.stderr)
+    running.remove_leftovers()
+    _exit()
+
+
+def _exit() -> NoReturn:
+    """Leave now: everything the stack started is stopped (or given up on), so nothing is
+    left to run at exit but the teardown of objects that die with the process anyway."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _banner(running: "stack.Running") -> str:

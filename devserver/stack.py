@@ -41,7 +41,8 @@ class Running:
     app_module: Any
     pump: EventPump
     _workers: list[Callable[[], None]] = field(default_factory=list)
-    _afterwards: list[Callable[[], None]] = field(default_factory=list)
+    _moto_stop: Callable[[], None] = lambda: None
+    _leftovers: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
         """Stop the gateway, the event pump and the timer together, waiting at most
@@ -53,8 +54,13 @@ class Running:
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        for stop in self._afterwards:
-            stop()
+        self._moto_stop()
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> None:
+        """The state file and the objects' folder (also when stopping had to be cut short)."""
+        for remove in self._leftovers:
+            remove()
 
 
 def _context(name: str, memory: int = 1024, timeout_s: int = 60) -> Any:
@@ -168,8 +174,7 @@ def start(
         server.server_close()
 
     def forget_state() -> None:
-        if state_path.exists():
-            state_path.unlink()
+        state_path.unlink(missing_ok=True)
 
     return Running(
         api_url,
@@ -178,7 +183,8 @@ def start(
         app_module,
         pump,
         [stop_server, pump.stop, timer.stop],
-        [moto.stop, forget_state, lambda: shutil.rmtree(objects, ignore_errors=True)],
+        moto.stop,
+        [forget_state, lambda: shutil.rmtree(objects, ignore_errors=True)],
     )
 
 
