@@ -2,18 +2,20 @@
 
 python -m devserver [--port 8000]     moto server + provisioning + API + events + timer
 python -m devserver token demo        print an ID token for a local user
+python -m devserver user add NAME [--admin]   add a user to the running stack's pool
 """
 
 import argparse
 import json
-import logging
 import os
 import re
 import signal
 import sys
 import threading
+import time
+from typing import NoReturn
 
-from devserver import stack, tokens
+from devserver import console, stack, tokens, users
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--password", default=None)
     token.add_argument("--access", action="store_true", help="print the access token instead")
     token.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
+    user = commands.add_parser("user", help="manage the local users").add_subparsers(
+        dest="action", required=True
+    )
+    add = user.add_parser("add", help="add a user to the running stack's pool")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="make it a member of admins")
+    add.add_argument("--password", default=None, help="default: a new random one")
+    add.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
     args = parser.parse_args(argv)
     if args.command == "token":
         print(tokens.token_for(args.user, args.password, args.state_file, access=args.access))
+        return 0
+    if args.command == "user":
+        password = users.add(
+            args.name, admin=args.admin, password=args.password, state_file=args.state_file
+        )
+        group = " (admins)" if args.admin else ""
+        print(f"added {args.name}{group}, password {password}")
+        print(f"a token: .venv/bin/python -m devserver token {args.name}")
         return 0
     return _run(args)
 
@@ -55,15 +73,16 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=bool(os.environ.get("DEVSERVER_VERBOSE")),
+        help="also print moto's request log and cleanup runs that changed nothing",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    console.configure(args.log_level, verbose=args.verbose)
     drop = re.compile(args.drop_events) if args.drop_events else None
     running = stack.start(
         host=args.host,
@@ -86,8 +105,31 @@ def _run(args: argparse.Namespace) -> int:
     )
     stopped.wait()
     print("stopping…", file=sys.stderr, flush=True)
+    threading.Thread(target=_cut_short, args=(running,), name="stop-deadline", daemon=True).start()
     running.stop()
-    return 0
+    _exit()
+
+
+# Ctrl-C is answered within this, whatever runs: after a day of uploads, waiting for the
+# interpreter to tear down its heap, or for threads still finishing work that stopping cut
+# off, took longer than stopping itself.
+STOP_DEADLINE_SECONDS = 4.5
+
+
+def _cut_short(running: "stack.Running") -> NoReturn:
+    time.sleep(STOP_DEADLINE_SECONDS)
+    busy = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread())
+    print(f"stopped after {STOP_DEADLINE_SECONDS} s; still running: {busy}", file=sys.stderr)
+    running.remove_leftovers()
+    _exit()
+
+
+def _exit() -> NoReturn:
+    """Leave now: everything the stack started is stopped (or given up on), so nothing is
+    left to run at exit but the teardown of objects that die with the process anyway."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _banner(running: "stack.Running") -> str:

@@ -6,6 +6,11 @@ import importlib
 import json
 import os
 import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,12 +19,18 @@ import boto3
 from chalice.local import LambdaContext
 from moto.server import ThreadedMotoServer
 
-from devserver import gateway, provision
+from devserver import gateway, moto_fixes, provision
 from devserver.events import EventPump, Timer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_FILE = str(ROOT / ".devserver" / "state.json")
 REGION = "us-east-1"
+
+
+# How long stopping waits for work in flight (an upload being processed, a cleanup run)
+# before the moto server goes: what is cut off then is what a Lambda timeout would cut off,
+# and its S3 event is still in the queue. Stopping stays within a few seconds whatever runs.
+STOP_GRACE_SECONDS = 2.5
 
 
 @dataclass
@@ -29,11 +40,27 @@ class Running:
     outputs: provision.Outputs
     app_module: Any
     pump: EventPump
-    _stoppers: list[Any] = field(default_factory=list)
+    _workers: list[Callable[[], None]] = field(default_factory=list)
+    _moto_stop: Callable[[], None] = lambda: None
+    _leftovers: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
-        for stop in reversed(self._stoppers):
-            stop()
+        """Stop the gateway, the event pump and the timer together, waiting at most
+        STOP_GRACE_SECONDS for them (their threads are daemons: what still runs ends with the
+        process), then the moto server, then remove what the stack left on disk."""
+        threads = [threading.Thread(target=stop, daemon=True) for stop in self._workers]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._moto_stop()
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> None:
+        """The state file and the objects' folder (also when stopping had to be cut short)."""
+        for remove in self._leftovers:
+            remove()
 
 
 def _context(name: str, memory: int = 1024, timeout_s: int = 60) -> Any:
@@ -63,6 +90,8 @@ def start(
     state_file: str = DEFAULT_STATE_FILE,
     extra_env: dict[str, str] | None = None,
 ) -> Running:
+    objects = Path(tempfile.mkdtemp(prefix=f"image-service-objects-{os.getpid()}-"))
+    moto_fixes.apply(objects)
     moto = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto.start()
     moto_host, moto_bound = moto.get_host_and_port()
@@ -145,8 +174,7 @@ def start(
         server.server_close()
 
     def forget_state() -> None:
-        if state_path.exists():
-            state_path.unlink()
+        state_path.unlink(missing_ok=True)
 
     return Running(
         api_url,
@@ -154,7 +182,9 @@ def start(
         outputs,
         app_module,
         pump,
-        [moto.stop, forget_state, stop_server, pump.stop, timer.stop],
+        [stop_server, pump.stop, timer.stop],
+        moto.stop,
+        [forget_state, lambda: shutil.rmtree(objects, ignore_errors=True)],
     )
 
 

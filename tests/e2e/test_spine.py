@@ -4,6 +4,7 @@ Gateway's Cognito authorizer gives them, and S3 events reaching the handler."""
 import io
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -102,24 +103,11 @@ def test_a_jpeg_put_into_uploads_reaches_the_handler(stack):
     assert status == "ready"
 
 
-def _descendants(pid: int) -> set[int]:
-    found, frontier = set(), [pid]
-    while frontier:
-        parent = frontier.pop()
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        children = {int(child) for child in out}
-        found |= children
-        frontier.extend(children)
-    return found
-
-
 def test_stopping_the_stack_leaves_no_process_behind(tmp_path):
     running = localstack.start(tmp_path)
     pid = running.process.pid
     assert requests.get(running.api + "/health", timeout=5).status_code == 200
-    started = _descendants(pid)
+    started = localstack.descendants(pid)
     code = running.stop()
     assert code == 0, "".join(running.output[-40:])
     for leftover in {pid, *started}:
@@ -134,3 +122,28 @@ def test_a_re_signed_copy_of_a_valid_token_is_accepted(stack):
     """The forged-token cases above differ from a good token only in the claim under test."""
     token = tokens.forge(tokens.claims_of(stack.token("demo")))
     assert stack.call("GET", "/me", headers={"Authorization": token}).status_code == 200
+
+
+def _devserver(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "devserver", *args],
+        cwd=localstack.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_user_added_from_the_command_line_signs_in_with_its_groups(stack):
+    state = str(stack.state_file)
+    added = _devserver("user", "add", "carol", "--admin", "--state-file", state)
+    assert added.returncode == 0, added.stderr
+    token = _devserver("token", "carol", "--state-file", state)
+    assert token.returncode == 0, token.stderr
+    me = stack.call("GET", "/me", headers={"Authorization": token.stdout.strip()})
+    assert me.status_code == 200
+    assert (me.json()["username"], me.json()["groups"]) == ("carol", ["admins"])
+    again = _devserver("user", "add", "carol", "--state-file", state)
+    assert again.returncode != 0
+    assert "already exists" in again.stderr

@@ -28,6 +28,7 @@ class LocalStack:
     aws: str
     state: dict[str, Any]
     output: list[str] = field(default_factory=list)
+    state_file: Path | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
@@ -136,7 +137,7 @@ def start(
         raise RuntimeError("devserver did not start:\n" + "".join(output[-50:]))
     threading.Thread(target=_drain, args=(process, output), daemon=True).start()
     state = json.loads(state_file.read_text())
-    return LocalStack(process, ready["api"], ready["aws"], state, output)
+    return LocalStack(process, ready["api"], ready["aws"], state, output, state_file)
 
 
 def _drain(process: subprocess.Popen, output: list[str]) -> None:
@@ -145,6 +146,20 @@ def _drain(process: subprocess.Popen, output: list[str]) -> None:
         output.append(line)
         if len(output) > 20000:
             del output[:10000]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process started under pid (children, their children, ...)."""
+    found, frontier = set(), [pid]
+    while frontier:
+        parent = frontier.pop()
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        children = {int(child) for child in out}
+        found |= children
+        frontier.extend(children)
+    return found
 
 
 def upload(

@@ -1,0 +1,232 @@
+"""Where moto parts from the cloud under a day of use, and what the local stack does about it.
+Applied to the moto server in the devserver's own process (`apply`), never to the app, which
+still talks plain DynamoDB and S3 over HTTP.
+
+Measured (issue 25, py-spy on a soak of small uploads): moto's TransactWriteItems
+deep-copies every table it touches before writing, so each transaction costs the size of the
+whole table. Latency grew with every upload (median 0.9 s to `ready` for the first 100
+uploads, 2.6 s by the third hundred) and so did memory (121 MB to 2.7 GB after 300 uploads:
+the copies are garbage the collector reaches late). And moto serves requests on many threads
+with no lock around its tables, so a copy taken while another request adds an item fails
+with `RuntimeError: dictionary changed size during iteration` (a 500 botocore retries), and
+a transaction that fails puts back its copy over whatever other requests wrote meanwhile.
+
+DynamoDB itself applies each request atomically and transactions in isolation. The local
+stack does the same: one lock around every DynamoDB request (moto answers each in well under
+a millisecond for this service's sizes, so serialising costs nothing noticeable), and a
+transaction that keeps the items it is about to change, one by one, and puts back only those
+if it is cancelled.
+
+With that fixed, memory still grew by what the bucket held (about 180 kB an upload of a
+small photo, megabytes for a real one): moto keeps every object under 5 MB in memory, and
+each larger one in an open temporary file (one descriptor per object, which a day of uploads
+would exhaust). `keep_objects_in` stores every object's bytes in a file of its own in a
+folder, opened only while it is read or written, so the stack's memory stays flat however
+much it holds.
+"""
+
+import copy
+import functools
+import os
+import threading
+import types
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import moto.s3.models
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
+
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit
+_OPERATIONS = ("ConditionCheck", "Put", "Delete", "Update")
+_lock = threading.RLock()
+
+# What a transaction remembers of one item it changes: where it is and what it was.
+_Before = tuple[Table, DynamoType, DynamoType | None, Item | None]
+_Outcome = tuple[str | None, str | None, dict[str, Any] | None]
+
+
+def apply(objects: Path | None = None) -> Callable[[], None]:
+    """Patch moto in this process: DynamoDB always, S3 objects kept in the folder `objects`
+    if one is given. Returns the undo (for tests)."""
+    originals = (DynamoHandler.call_action, DynamoDBBackend.transact_write_items)
+    DynamoHandler.call_action = _one_at_a_time(originals[0])
+    DynamoDBBackend.transact_write_items = transact_write_items
+    undo_objects = keep_objects_in(objects) if objects is not None else lambda: None
+
+    def undo() -> None:
+        DynamoHandler.call_action, DynamoDBBackend.transact_write_items = originals
+        undo_objects()
+
+    return undo
+
+
+class ObjectFile:
+    """The bytes of one S3 object, in a file of their own: the part of a file object moto's
+    S3 key uses (seek, read, write, truncate, close), with no descriptor held between calls.
+    Closing it (moto does when the object is deleted or replaced) removes the file."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / uuid.uuid4().hex
+        self.path.touch()
+        self._position = 0
+        self.closed = False
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position}.get(whence)
+        self._position = (self.path.stat().st_size if base is None else base) + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        with self.path.open("rb") as file:
+            file.seek(self._position)
+            data = file.read(size)
+        self._position += len(data)
+        return data
+
+    def write(self, data: bytes) -> int:
+        with self.path.open("r+b") as file:
+            file.seek(self._position)
+            written = file.write(data)
+        self._position += written
+        return written
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._position if size is None else size
+        os.truncate(self.path, size)
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.path.unlink(missing_ok=True)
+
+
+def keep_objects_in(folder: Path) -> Callable[[], None]:
+    """Make moto's S3 keep each object's bytes in a file in folder. Returns the undo.
+
+    moto's S3 key makes its buffer with `tempfile.SpooledTemporaryFile` (when an object is
+    written and when it is copied); only that name, in moto's S3 module, is replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    original = moto.s3.models.tempfile
+    moto.s3.models.tempfile = types.SimpleNamespace(  # type: ignore[assignment]
+        SpooledTemporaryFile=lambda *args, **kwargs: ObjectFile(folder)
+    )
+
+    def undo() -> None:
+        moto.s3.models.tempfile = original
+
+    return undo
+
+
+def _one_at_a_time(call_action: Any) -> Any:
+    @functools.wraps(call_action)
+    def locked(self: DynamoHandler) -> Any:
+        with _lock:
+            return call_action(self)
+
+    return locked
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """TransactWriteItems as DynamoDB answers it, undone item by item when it is cancelled."""
+    if len(transact_items) > MAX_TRANSACTION_ITEMS:
+        raise TooManyTransactionsException()
+    touched: set[tuple[str, str]] = set()
+    before: list[_Before] = []
+    outcomes: list[_Outcome] = []
+    try:
+        for entry in transact_items:
+            if len(entry) != 1:
+                raise TransactWriteSingleOpException
+            outcomes.append(_write(self, entry, touched, before))
+    except BaseException:
+        _put_back(before)
+        raise
+    if any(code is not None for code, _, _ in outcomes):
+        _put_back(before)
+        raise TransactionCanceledException(outcomes)
+
+
+def _write(
+    backend: DynamoDBBackend,
+    entry: dict[str, Any],
+    touched: set[tuple[str, str]],
+    before: list[_Before],
+) -> _Outcome:
+    """One operation of a transaction; its failure is an outcome (the reasons DynamoDB lists
+    in CancellationReasons), except for the errors that reject the whole request."""
+    old: dict[str, Any] | None = None
+    try:
+        kind, op = next(iter(entry.items()))
+        if kind not in _OPERATIONS:
+            raise ValueError("Unsupported transaction operation")
+        name = op["TableName"]
+        table = backend.get_table(name)
+        key = _key(table, op["Item"]) if kind == "Put" else op["Key"]
+        identity = (str(name), str(dict(sorted(key.items()))))
+        if identity in touched:
+            raise MultipleTransactionsException()
+        touched.add(identity)
+        hash_key, range_key = backend.get_keys_value(table, key)
+        current = table.get_item(hash_key, range_key)
+        condition = op.get("ConditionExpression")
+        names = op.get("ExpressionAttributeNames")
+        values = op.get("ExpressionAttributeValues")
+        if condition is not None and not get_filter_expression(condition, names, values).expr(
+            current
+        ):
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                old = current.to_json()["Attributes"]
+            raise ConditionalCheckFailed(item=old)
+        if kind == "ConditionCheck":
+            return (None, None, None)
+        before.append((table, hash_key, range_key, copy.deepcopy(current)))
+        written = {
+            "condition_expression": condition,
+            "expression_attribute_names": names,
+            "expression_attribute_values": values,
+        }
+        if kind == "Put":
+            backend.put_item(name, op["Item"], **written)
+        elif kind == "Delete":
+            backend.delete_item(name, key, **written)
+        else:
+            backend.update_item(name, key, update_expression=op["UpdateExpression"], **written)
+        return (None, None, None)
+    except (MultipleTransactionsException, MockValidationException):
+        raise
+    except ConditionalCheckFailed as failed:
+        return ("ConditionalCheckFailed", str(failed.message), old)
+    except Exception as error:
+        return (type(error).__name__, str(error), old)
+
+
+def _key(table: Table, item: dict[str, Any]) -> dict[str, Any]:
+    return {name: item[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
+
+
+def _put_back(before: list[_Before]) -> None:
+    for table, hash_key, range_key, item in reversed(before):
+        if item is None:
+            table.delete_item(hash_key, range_key)
+        elif range_key is not None:
+            table.items[hash_key][range_key] = item
+        else:
+            table.items[hash_key] = item
