@@ -36,6 +36,8 @@ MEDIA_TYPES = {
     "bmp": "image/bmp",
     "avif": "image/avif",
     "heif": "image/heif",
+    "ico": "image/vnd.microsoft.icon",
+    "dib": "image/bmp",
 }
 EXTENSIONS = {
     "jpeg": "jpg",
@@ -46,6 +48,8 @@ EXTENSIONS = {
     "bmp": "bmp",
     "avif": "avif",
     "heif": "heic",
+    "ico": "ico",
+    "dib": "dib",
 }
 _SAME_EXTENSIONS = {"jpeg": {"jpg", "jpeg"}, "tiff": {"tif", "tiff"}, "heif": {"heic", "heif"}}
 _ASCII_KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-()")
