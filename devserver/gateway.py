@@ -119,8 +119,35 @@ def _as_gateway_string(value: Any) -> str:
     return str(value)
 
 
+def one_request_per_thread(app: Chalice) -> None:
+    """Chalice keeps the request it is answering on the app object (`app.current_request`,
+    `app.lambda_context`). A Lambda container answers one request at a time; the local gateway
+    answers many at once on threads, so each thread keeps its own, or a view could read another
+    request's body (a JSON POST answered "the request body must be a JSON object" under a soak
+    of concurrent uploads)."""
+    local = threading.local()
+
+    def per_thread(name: str) -> property:
+        return property(
+            lambda _self: getattr(local, name, None),
+            lambda _self, value: setattr(local, name, value),
+        )
+
+    for name in ("current_request", "lambda_context"):
+        app.__dict__.pop(name, None)
+    app.__class__ = type(
+        f"PerThread{type(app).__name__}",
+        (type(app),),
+        {
+            "current_request": per_thread("current_request"),
+            "lambda_context": per_thread("lambda_context"),
+        },
+    )
+
+
 class Gateway(LocalGateway):
     def __init__(self, app: Chalice, verifier: TokenVerifier):
+        one_request_per_thread(app)
         config = Config.create(chalice_stage="dev", app_name=app.app_name, lambda_timeout=30)
         super().__init__(app, config)
         self._authorizer = VerifyingAuthorizer(app, verifier)

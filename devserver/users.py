@@ -40,7 +40,10 @@ def add(name: str, *, admin: bool, password: str | None, state_file: str) -> str
         aws_secret_access_key="testing",  # noqa: S106 (moto accepts any credentials)
     )
     groups = [ADMINS_GROUP] if admin else []
-    provision.create_user(idp, state["userPoolId"], name, password, groups)
+    try:
+        provision.create_user(idp, state["userPoolId"], name, password, groups)
+    except idp.exceptions.UsernameExistsException:
+        raise SystemExit(f"user {name!r} already exists in the local user pool") from None
     state["users"][name] = password
     Path(state_file).write_text(json.dumps(state, indent=2))
     return password

@@ -137,13 +137,19 @@ def _devserver(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_user_added_from_the_command_line_signs_in_with_its_groups(stack):
     state = str(stack.state_file)
-    added = _devserver("user", "add", "carol", "--admin", "--state-file", state)
+    added = _devserver("user", "add", "cli-user", "--admin", "--state-file", state)
     assert added.returncode == 0, added.stderr
-    token = _devserver("token", "carol", "--state-file", state)
+    token = _devserver("token", "cli-user", "--state-file", state)
     assert token.returncode == 0, token.stderr
     me = stack.call("GET", "/me", headers={"Authorization": token.stdout.strip()})
     assert me.status_code == 200
-    assert (me.json()["username"], me.json()["groups"]) == ("carol", ["admins"])
-    again = _devserver("user", "add", "carol", "--state-file", state)
+    assert (me.json()["username"], me.json()["groups"]) == ("cli-user", ["admins"])
+    again = _devserver("user", "add", "cli-user", "--state-file", state)
     assert again.returncode != 0
     assert "already exists" in again.stderr
+    # A user the pool has but the state file does not (made by an admin) is refused as cleanly.
+    stack.create_user("pool-only-user")
+    in_pool = _devserver("user", "add", "pool-only-user", "--state-file", state)
+    assert in_pool.returncode != 0
+    assert "already exists" in in_pool.stderr
+    assert "Traceback" not in in_pool.stderr
