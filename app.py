@@ -11,7 +11,6 @@ from chalicelib.web import (
     conventions,
     created,
     no_content,
-    nosniff,
     redirect,
     versioned,
     view,
@@ -20,7 +19,6 @@ from chalicelib.web import (
 config = settings.get()
 app = Chalice(app_name="image-service")
 app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
-app.register_middleware(nosniff, "http")
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)

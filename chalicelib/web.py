@@ -68,14 +68,6 @@ def view(app: Chalice, *, api_key: bool = False) -> Callable:
     return decorate
 
 
-def nosniff(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    """Every answer of the API says its Content-Type is the truth: no browser guesses an
-    answer into HTML. (S3 sets its own headers; the presigned GETs force the type.)"""
-    response = get_response(event)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
-
-
 def redirect(url: str, *, vary: str | None = None) -> Response:
     headers = {"Location": url, "Cache-Control": "private, max-age=60"}
     if vary:
@@ -144,10 +136,13 @@ def request_id(request: Any) -> str:
 
 def conventions(request: Any, get_response: Callable[[Any], Response]) -> Response:
     """HTTP middleware: every answer names its request id (X-Request-Id), and every error
-    body too, whether the app, Chalice (405, 415, 500) or a view made it."""
+    body too, whether the app, Chalice (405, 415, 500) or a view made it; and every answer
+    says its Content-Type is the truth (nosniff), so no browser guesses one into HTML (S3
+    sets its own headers; the presigned GETs force the type)."""
     rid = request_id(request)
     response = get_response(request)
     response.headers["X-Request-Id"] = rid
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
         response.body = {**body, "RequestId": rid}
