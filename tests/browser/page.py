@@ -165,3 +165,27 @@ def axe_violations(driver, impacts=("serious", "critical")) -> list[dict]:
         for v in json.loads(result)
         if v["impact"] in impacts
     ]
+
+
+# A real drop on the zone, for execute_script(drop_script(...), names, base64 contents, types):
+# the files are built in the page, then dragged in as a person's drop would be.
+_DROP_FILES = """
+const [names, contents, types] = arguments;
+const transfer = new DataTransfer();
+names.forEach((name, i) => {
+  const bytes = Uint8Array.from(atob(contents[i]), (c) => c.charCodeAt(0));
+  transfer.items.add(new File([bytes], name, { type: types[i] }));
+});
+"""
+_DROP_ON_THE_ZONE = """
+const zone = document.getElementById("drop-zone");
+for (const kind of ["dragenter", "dragover", "drop"]) {
+  const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
+  zone.dispatchEvent(new DragEvent(kind, options));
+}
+"""
+
+
+def drop_script(watch: str = "") -> str:
+    """The drop, with `watch` (script run once the files exist) before it is dispatched."""
+    return _DROP_FILES + watch + _DROP_ON_THE_ZONE

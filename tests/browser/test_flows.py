@@ -16,6 +16,7 @@ from tests.browser.page import (
     PHONE,
     by_name,
     cards,
+    drop_script,
     open_card,
     open_page,
     resize,
@@ -377,25 +378,16 @@ def test_a_touch_screen_is_told_to_choose_photos_not_to_drop_them(stack, browser
     assert "Enter" not in help_text
 
 
-DROP = """
-const [names, contents, types] = arguments;
-const transfer = new DataTransfer();
-names.forEach((name, i) => {
-  const bytes = Uint8Array.from(atob(contents[i]), (c) => c.charCodeAt(0));
-  transfer.items.add(new File([bytes], name, { type: types[i] }));
-});
+DROP = drop_script(
+    """
 // The most cards uploading at one moment, seen by watching every status change.
 window.mostAtOnce = 0;
 new MutationObserver(() => {
   const now = document.querySelectorAll('#gallery .card[data-status=uploading]').length;
   window.mostAtOnce = Math.max(window.mostAtOnce, now);
 }).observe(document.getElementById('gallery'), {subtree: true, attributes: true, childList: true});
-const zone = document.getElementById("drop-zone");
-for (const kind of ["dragenter", "dragover", "drop"]) {
-  const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
-  zone.dispatchEvent(new DragEvent(kind, options));
-}
 """
+)
 
 
 def test_a_big_drop_is_sent_three_at_a_time_with_a_summary(stack, browser):

@@ -12,6 +12,7 @@ from selenium.webdriver.support import expected_conditions as seen
 
 from tests.browser.page import (
     cards,
+    drop_script,
     loaded,
     open_card,
     open_page,
@@ -147,19 +148,7 @@ def test_sign_in_upload_watch_open_edit_and_delete(stack, browser, tmp_path):
     screenshot(browser, "flow-log")
 
 
-DROP = """
-const [names, contents, types] = arguments;
-const transfer = new DataTransfer();
-names.forEach((name, i) => {
-  const bytes = Uint8Array.from(atob(contents[i]), (c) => c.charCodeAt(0));
-  transfer.items.add(new File([bytes], name, { type: types[i] }));
-});
-const zone = document.getElementById("drop-zone");
-for (const kind of ["dragenter", "dragover", "drop"]) {
-  const options = { dataTransfer: transfer, bubbles: true, cancelable: true };
-  zone.dispatchEvent(new DragEvent(kind, options));
-}
-"""
+DROP = drop_script()
 
 
 def test_files_dropped_on_the_zone_are_uploaded_and_processed(stack, browser, tmp_path):
