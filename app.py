@@ -5,7 +5,17 @@ from urllib.parse import quote
 
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
 
-from chalicelib import apikeys, collection, openapi, service, settings, uploadlog, validation
+from chalicelib import (
+    apikeys,
+    collection,
+    guests,
+    openapi,
+    service,
+    settings,
+    sharelinks,
+    uploadlog,
+    validation,
+)
 from chalicelib.web import (
     accepted,
     conventions,
@@ -172,9 +182,10 @@ def get_collection(v, collection_id):
 @app.route("/collections/{collection_id}/members", methods=["POST"], authorizer=users, cors=cors)
 @view(app)
 def add_member(v, collection_id):
-    body = v.json()
-    added = collection.add_member(v.caller, collection_id, body, may_read=v.access.is_member)
-    member = quote(body["userId"], safe="")
+    added, user_id = collection.add_member(
+        v.caller, collection_id, v.json(), may_read=v.access.is_member
+    )
+    member = quote(user_id, safe="")
     return created(added, v.url(f"/collections/{collection_id}/members/{member}"))
 
 
@@ -194,6 +205,74 @@ def remove_member(v, collection_id, user_id):
 @view(app)
 def collection_images(v, collection_id):
     return service.list_collection(v.access, collection_id, v.params)
+
+
+@app.route("/collections/{collection_id}/links", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def create_share_link(v, collection_id):
+    collection.require_owner(v.caller, collection_id, may_read=v.access.is_member)
+    link = sharelinks.create(v.caller, collection_id, v.json())
+    return created(
+        link, v.url(f"/collections/{collection_id}/links/{link['linkId']}"), private=True
+    )
+
+
+@app.route("/collections/{collection_id}/links", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def list_share_links(v, collection_id):
+    collection.require_owner(v.caller, collection_id, may_read=v.access.is_member)
+    return {"links": sharelinks.of_collection(collection_id)}
+
+
+@app.route(
+    "/collections/{collection_id}/links/{link_id}",
+    methods=["DELETE"],
+    authorizer=users,
+    cors=cors,
+)
+@view(app)
+def revoke_share_link(v, collection_id, link_id):
+    collection.require_owner(v.caller, collection_id, may_read=v.access.is_member)
+    sharelinks.revoke(collection_id, link_id)
+    return no_content()
+
+
+# Guests: no authorizer; each route checks the share link in X-Share-Token (one use each).
+@app.route("/shared", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_collection(v):
+    return guests.overview(sharelinks.use(v.share_token))
+
+
+@app.route("/shared/images", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_images(v):
+    return guests.images(sharelinks.use(v.share_token), v.params)
+
+
+@app.route("/shared/images", methods=["POST"], cors=cors)
+@view(app, guest=True)
+def shared_upload(v):
+    filename, content_type, title, size = guests.check_upload(v.json())
+    link = sharelinks.use(v.share_token, upload_bytes=size)
+    body = guests.create_upload(link, filename, content_type, title, size)
+    return created(body, v.url(f"/shared/images/{body['image']['id']}"), private=True)
+
+
+@app.route("/shared/images/{image_id}/content/{variant}", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_content(v, image_id, variant):
+    image = guests.readable(sharelinks.use(v.share_token), image_id)
+    return redirect(guests.content_url(image, variant))
+
+
+@app.route("/shared/images/{image_id}/render", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_render(v, image_id):
+    from chalicelib import renders
+
+    image = guests.readable(sharelinks.use(v.share_token), image_id)
+    return redirect(renders.redirect_for(image, v.params, v.headers.get("accept")), vary="Accept")
 
 
 @app.route("/admin/api-keys", methods=["POST"], authorizer=users, cors=cors)

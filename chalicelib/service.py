@@ -52,7 +52,7 @@ def new_upload(
     )
 
 
-def _new_image(
+def new_image(
     caller: Caller,
     *,
     filename: str,
@@ -98,7 +98,7 @@ def create_image(
     collection_id = _collection_id(body)
     if collection_id:
         access.require_member(collection_id)
-    image, upload = _new_image(
+    image, upload = new_image(
         access.caller,
         filename=filename or "",
         content_type=content_type,
@@ -152,7 +152,7 @@ def create_image_from_body(
     if not data:
         raise Invalid("the request body is empty")
     name = validation.filename({"filename": filename}, required=False) if filename else None
-    image, upload = _new_image(caller, filename=name or "upload", content_type=content_type)
+    image, upload = new_image(caller, filename=name or "upload", content_type=content_type)
     records.create(image, upload)
     blobs.write(upload.key, data, content_type)
     return image.public()

@@ -39,7 +39,7 @@ def stack_name(stage: str) -> str:
     return f"{APP_NAME}-{stage}"
 
 
-def policy_document(stage: str, bucket: str, table: str) -> dict[str, Any]:
+def policy_document(stage: str, bucket: str, table: str, user_pool_arn: str) -> dict[str, Any]:
     """Exactly what the Lambdas' code does (tests/deploy/test_policy.py holds it to that).
 
     Transactions need no action of their own: IAM checks each Put/Update inside
@@ -88,6 +88,13 @@ def policy_document(stage: str, bucket: str, table: str) -> dict[str, Any]:
                 "Resource": [f"{table_arn}/index/*"],
             },
             {
+                # Adding a collection member by user name looks the name up (one user).
+                "Sid": "Users",
+                "Effect": "Allow",
+                "Action": ["cognito-idp:AdminGetUser"],
+                "Resource": [user_pool_arn],
+            },
+            {
                 "Sid": "Logs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -120,7 +127,9 @@ def write_stage(stage: str, outputs: dict[str, str], chalice_dir: Path = CHALICE
     policy_file = stage_config.get("iam_policy_file", f"policy-{stage}.json")
     stage_config["iam_policy_file"] = policy_file
     config_path.write_text(json.dumps(config, indent=2) + "\n")
-    policy = policy_document(stage, environment["BUCKET_NAME"], environment["TABLE_NAME"])
+    policy = policy_document(
+        stage, environment["BUCKET_NAME"], environment["TABLE_NAME"], environment["USER_POOL_ARN"]
+    )
     (chalice_dir / policy_file).write_text(json.dumps(policy, indent=2) + "\n")
 
 

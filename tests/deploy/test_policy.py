@@ -35,7 +35,11 @@ def stage_policy(stage: str) -> dict:
 
 def names(stage: str) -> dict[str, str]:
     env = stage_names(stage)
-    return {"bucket": env["BUCKET_NAME"], "table": env["TABLE_NAME"]}
+    return {
+        "bucket": env["BUCKET_NAME"],
+        "table": env["TABLE_NAME"],
+        "user_pool_arn": env["USER_POOL_ARN"],
+    }
 
 
 # What the app does, as the recorder writes it (names as a local stack makes them).
@@ -55,6 +59,7 @@ TYPICAL_CALLS = [
     Call("dynamodb", "BatchWriteItem", "image-service-local"),
     Call("dynamodb", "Query", "image-service-local/index/byOwner"),
     Call("dynamodb", "Query", "image-service-local"),
+    Call("cognito-idp", "AdminGetUser", ""),
 ]
 
 
@@ -62,7 +67,7 @@ TYPICAL_CALLS = [
 def test_each_stage_policy_is_the_one_made_for_its_resource_names(stage):
     env = stage_names(stage)
     assert stage_policy(stage) == infra.policy_document(
-        stage, env["BUCKET_NAME"], env["TABLE_NAME"]
+        stage, env["BUCKET_NAME"], env["TABLE_NAME"], env["USER_POOL_ARN"]
     ), f"regenerate .chalice/policy-{stage}.json with scripts/infra.py's policy_document"
 
 
@@ -105,7 +110,8 @@ def test_an_action_no_call_uses_is_reported():
         Call("s3", "PutObjectAcl", "image-service-local/uploads/abc"),
         Call("dynamodb", "Scan", "image-service-local"),
         Call("dynamodb", "TransactWriteItems.ConditionCheck", "image-service-local"),
-        Call("cognito-idp", "AdminGetUser", ""),
+        Call("cognito-idp", "AdminDeleteUser", ""),
+        Call("cognito-idp", "ListUsers", ""),
     ],
     ids=lambda call: f"{call.operation}:{call.resource}",
 )

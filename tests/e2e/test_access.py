@@ -97,6 +97,17 @@ def _new_member(world):
     return user
 
 
+def _new_link(world):
+    response = world.stack.call(
+        "POST",
+        f"/collections/{world.collection['id']}/links",
+        "demo",
+        json={"scope": "view", "expiresInSeconds": 60},
+    )
+    assert response.status_code == 201
+    return response.json()["linkId"]
+
+
 def _tiny_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 200)).save(buffer, "PNG")
@@ -174,6 +185,39 @@ MATRIX = {
     ("GET", "/collections/{collection_id}/images"): (
         lambda w: (f"/collections/{w.collection['id']}/images", {}),
         _user_route(200, 403, 403),
+    ),
+    ("POST", "/collections/{collection_id}/links"): (
+        lambda w: (
+            f"/collections/{w.collection['id']}/links",
+            {"json": {"scope": "view", "expiresInSeconds": 60}},
+        ),
+        _user_route(201, 403, 403),
+    ),
+    ("GET", "/collections/{collection_id}/links"): (
+        lambda w: (f"/collections/{w.collection['id']}/links", {}),
+        _user_route(200, 403, 403),
+    ),
+    ("DELETE", "/collections/{collection_id}/links/{link_id}"): (
+        lambda w: (f"/collections/{w.collection['id']}/links/{_new_link(w)}", {}),
+        _user_route(204, 403, 403),
+    ),
+    # Guest routes take a share link, nothing else (tests/e2e/test_sharing.py: every link).
+    ("GET", "/shared"): (lambda w: ("/shared", {}), dict.fromkeys(CREDENTIALS, 401)),
+    ("GET", "/shared/images"): (lambda w: ("/shared/images", {}), dict.fromkeys(CREDENTIALS, 401)),
+    ("POST", "/shared/images"): (
+        lambda w: (
+            "/shared/images",
+            {"json": {"filename": "g.jpg", "contentType": "image/jpeg", "bytes": 10}},
+        ),
+        dict.fromkeys(CREDENTIALS, 401),
+    ),
+    ("GET", "/shared/images/{image_id}/content/{variant}"): (
+        lambda w: (f"/shared/images/{w.image['id']}/content/thumbnail", {}),
+        dict.fromkeys(CREDENTIALS, 401),
+    ),
+    ("GET", "/shared/images/{image_id}/render"): (
+        lambda w: (f"/shared/images/{w.image['id']}/render?w=32", {}),
+        dict.fromkeys(CREDENTIALS, 401),
     ),
     ("POST", "/admin/api-keys"): (
         lambda w: ("/admin/api-keys", {"json": {"name": "k"}}),

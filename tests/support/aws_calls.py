@@ -72,16 +72,16 @@ def iam_action(call: Call) -> str:
     return f"{call.service}:{operation}"
 
 
-def to_requests(call: Call, bucket: str, table: str) -> list[Request]:
+def to_requests(call: Call, bucket: str, table: str, user_pool_arn: str = "") -> list[Request]:
     """What IAM checks for a call: its action, and for a read of a key that may be missing
     the bucket-level ListBucket that turns a 403 into a 404."""
-    request = to_request(call, bucket, table)
+    request = to_request(call, bucket, table, user_pool_arn)
     if call.service == "s3" and call.operation in S3_MAY_BE_MISSING:
         return [request, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
     return [request]
 
 
-def to_request(call: Call, bucket: str, table: str) -> Request:
+def to_request(call: Call, bucket: str, table: str, user_pool_arn: str = "") -> Request:
     """The IAM request for a call, with the stage's names in place of the test's ones (the
     app reads exactly one bucket and one table from its settings)."""
     action = iam_action(call)
@@ -95,6 +95,8 @@ def to_request(call: Call, bucket: str, table: str) -> Request:
         index = call.resource.partition("/index/")[2]
         arn = f"arn:aws:dynamodb:{ACCOUNT_ARN}:table/{table}"
         return Request(action, f"{arn}/index/{index}" if index else arn)
+    if call.service == "cognito-idp" and user_pool_arn:
+        return Request(action, user_pool_arn)
     return Request(action, "*")
 
 
@@ -152,9 +154,16 @@ class PolicyReport:
 
 
 def check_policy(
-    policy: dict[str, Any], calls: list[Call] | set[Call], *, bucket: str, table: str
+    policy: dict[str, Any],
+    calls: list[Call] | set[Call],
+    *,
+    bucket: str,
+    table: str,
+    user_pool_arn: str = "",
 ) -> PolicyReport:
-    requests = {request for call in calls for request in to_requests(call, bucket, table)}
+    requests = {
+        request for call in calls for request in to_requests(call, bucket, table, user_pool_arn)
+    }
     denied = sorted(str(r) for r in requests if not allowed(policy, r))
     used = {r.action.lower() for r in requests}
     unused = sorted(
