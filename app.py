@@ -1,6 +1,7 @@
 """Image Service: the table of contents. Each handler reads the request or event, calls one
 function in chalicelib, and returns what it gives back."""
 
+import json
 from urllib.parse import quote
 
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
@@ -15,6 +16,7 @@ from chalicelib import (
     sharelinks,
     uploadlog,
     validation,
+    webhooks,
 )
 from chalicelib.web import (
     accepted,
@@ -298,6 +300,47 @@ def revoke_api_key(v, key_id):
     return no_content()
 
 
+@app.route("/admin/api-keys/{key_id}/webhooks", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def register_webhook(v, key_id):
+    v.access.require_admin()
+    hook = webhooks.register(v.caller, key_id, v.json())
+    where = v.url(f"/admin/api-keys/{key_id}/webhooks/{hook['webhookId']}")
+    return created(hook, where, private=True)
+
+
+@app.route("/admin/api-keys/{key_id}/webhooks", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def list_webhooks(v, key_id):
+    v.access.require_admin()
+    return {"webhooks": webhooks.of_key(key_id)}
+
+
+@app.route(
+    "/admin/api-keys/{key_id}/webhooks/{webhook_id}",
+    methods=["DELETE"],
+    authorizer=users,
+    cors=cors,
+)
+@view(app)
+def remove_webhook(v, key_id, webhook_id):
+    v.access.require_admin()
+    webhooks.remove(key_id, webhook_id)
+    return no_content()
+
+
+@app.route(
+    "/admin/api-keys/{key_id}/webhooks/{webhook_id}/deliveries",
+    methods=["GET"],
+    authorizer=users,
+    cors=cors,
+)
+@view(app)
+def webhook_deliveries(v, key_id, webhook_id):
+    v.access.require_admin()
+    return {"deliveries": webhooks.attempts(key_id, webhook_id)}
+
+
 @app.route(
     "/external/images/{image_id}/content/{variant}", methods=["GET"], authorizer=external_key
 )
@@ -322,6 +365,13 @@ def handle_upload(event):
     from chalicelib import processing  # only this function pays for importing Pillow
 
     processing.process(event.key)
+
+
+# Events when processing ends, from their queue: onto the bus, and out to each webhook.
+@app.on_sqs_message(queue=config.events_queue, batch_size=1)
+def deliver_events(event):
+    for record in event:
+        webhooks.handle(json.loads(record.body))
 
 
 @app.schedule(Rate(config.cleanup_rate_minutes, unit=Rate.MINUTES))

@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, validation
+from chalicelib import aws, records, validation
 from chalicelib.errors import NotFound
 from chalicelib.images import Caller, now_iso
 
@@ -108,6 +108,23 @@ def verify(presented: str | None) -> dict[str, str] | None:
     if not hmac.compare_digest(item["hash"], _hash(presented)):
         return None
     return {"keyId": key_id, "keyName": item["name"]}
+
+
+def is_active(key_id: str) -> bool:
+    """Whether a key (by id) exists and is not revoked."""
+    if not key_id.isalnum() or len(key_id) > 32:
+        return False
+    item = aws.table().get_item(Key=_key(key_id), ConsistentRead=True).get("Item")
+    return item is not None and not item.get("revokedAt")
+
+
+def active_ids(key_ids: set[str]) -> set[str]:
+    """Which of these keys are active, in one BatchGetItem (a webhook of a revoked key
+    receives nothing)."""
+    if not key_ids:
+        return set()
+    items = records.batch_get([_key(key_id) for key_id in sorted(key_ids)])
+    return {item["keyId"] for item in items if not item.get("revokedAt")}
 
 
 def record_use(key_id: str) -> None:

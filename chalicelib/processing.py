@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from chalicelib import blobs, imaging, metadata, records, settings
+from chalicelib import blobs, events, imaging, metadata, records, settings
 from chalicelib.images import (
     Content,
     Failure,
@@ -437,12 +437,12 @@ def _finish(
         )
         return image, upload
 
-    _write(job, upload_was, verdict)
+    events.emit(_write(job, upload_was, verdict))
 
 
 def _write(
     job: Job, upload_was: Status, change: Callable[[Image, Upload], tuple[Image, Upload]]
-) -> None:
+) -> Image:
     """Write `change` of the image and upload this run holds, conditional on both. A write
     that loses to an unrelated change (an edit of the title, say) reads the record again
     and applies `change` to it; one that keeps losing leaves the upload to the cleanup."""
@@ -453,7 +453,7 @@ def _write(
             records.save_transition(
                 image, upload, upload_was=upload_was, image_version_was=job.image.version
             )
-            return
+            return image
         except records.Conflict:
             _read_again(job, upload_was)
     raise Skip("the record kept changing while it was written; the cleanup re-drives it")

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import blobs, cursors, records, settings, validation
+from chalicelib import blobs, cursors, events, records, settings, validation
 from chalicelib.access import Access
 from chalicelib.errors import (
     Conflict,
@@ -306,6 +306,7 @@ def delete_image(image: Image) -> None:
     except records.Conflict:
         raise Conflict("the image changed meanwhile; try again") from None
     records.mark_uploads_deleted(image.id, now)
+    events.emit(tomb)
     for prefix in (
         f"{blobs.UPLOADS}{image.id}/",
         f"{blobs.VARIANTS}{image.id}/",

@@ -3,7 +3,8 @@
 What the template declares (bucket settings, table keys and indexes, user pool, app client,
 admins group) is created from the template's own properties. What stands in for parts of
 the cloud that Chalice wires up on deploy (the S3 -> Lambda notification) is made here as
-S3 -> SQS, which the event pump drains.
+S3 -> SQS, which the event pump drains; and the bus gets a rule to a queue that the
+devserver's bus consumer drains, standing in for the systems subscribed to it.
 """
 
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ class Outputs:
     app_client_id: str
     queue_url: str
     region: str
+    events_queue: str = ""
+    events_queue_url: str = ""
+    event_bus: str = ""
+    bus_consumer_url: str = ""
 
 
 def _client(service: str, endpoint: str | None, region: str) -> Any:
@@ -74,7 +79,54 @@ def provision(endpoint: str | None, region: str, stage: str = "local") -> Output
     queue_url = connect_uploads_to_queue(
         _client("s3", endpoint, region), _client("sqs", endpoint, region), bucket, stage
     )
-    return Outputs(bucket, table, pool["Id"], pool["Arn"], client_id, queue_url, region)
+    sqs = _client("sqs", endpoint, region)
+    _, queue_props = cfn.resource(template, "AWS::SQS::Queue")
+    events_queue = cfn.resolve(queue_props, parameters, resources)
+    events_queue_url = create_queue(sqs, events_queue)
+    _, bus_props = cfn.resource(template, "AWS::Events::EventBus")
+    bus = cfn.resolve(bus_props, parameters, resources)["Name"]
+    bus_events = _client("events", endpoint, region)
+    bus_events.create_event_bus(Name=bus)
+    consumer_url = subscribe_local_consumer(bus_events, sqs, bus, stage)
+    return Outputs(
+        bucket,
+        table,
+        pool["Id"],
+        pool["Arn"],
+        client_id,
+        queue_url,
+        region,
+        events_queue["QueueName"],
+        events_queue_url,
+        bus,
+        consumer_url,
+    )
+
+
+def create_queue(sqs: Any, props: dict[str, Any]) -> str:
+    """A queue as the template declares it (its attributes as SQS spells them)."""
+    attributes = {
+        name: str(props[name]).lower() if isinstance(props[name], bool) else str(props[name])
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled")
+        if name in props
+    }
+    return sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)["QueueUrl"]
+
+
+def subscribe_local_consumer(events: Any, sqs: Any, bus: str, stage: str) -> str:
+    """What stands in for the systems that subscribe to the bus in the cloud: a rule sending
+    every event of the service to a queue, which the devserver's bus consumer drains."""
+    url = sqs.create_queue(QueueName=f"image-service-{stage}-bus-consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="local-consumer", EventBusName=bus, EventPattern='{"source": ["image-service"]}'
+    )
+    events.put_targets(
+        Rule="local-consumer", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}]
+    )
+    return url
 
 
 def create_bucket(s3: Any, name: str, props: dict[str, Any]) -> None:

@@ -27,6 +27,8 @@ OUTPUT_VARIABLES = {
     "UserPoolId": "USER_POOL_ID",
     "UserPoolArn": "USER_POOL_ARN",
     "AppClientId": "APP_CLIENT_ID",
+    "EventsQueueName": "EVENTS_QUEUE",
+    "EventBusName": "EVENT_BUS_NAME",
 }
 PREFIXES = ("uploads/", "variants/", "renders/")  # chalicelib/blobs.py's key layout
 
@@ -39,7 +41,9 @@ def stack_name(stage: str) -> str:
     return f"{APP_NAME}-{stage}"
 
 
-def policy_document(stage: str, bucket: str, table: str, user_pool_arn: str) -> dict[str, Any]:
+def policy_document(
+    stage: str, bucket: str, table: str, user_pool_arn: str, queue: str, bus: str
+) -> dict[str, Any]:
     """Exactly what the Lambdas' code does (tests/deploy/test_policy.py holds it to that).
 
     Transactions need no action of their own: IAM checks each Put/Update inside
@@ -95,6 +99,26 @@ def policy_document(stage: str, bucket: str, table: str, user_pool_arn: str) -> 
                 "Resource": [user_pool_arn],
             },
             {
+                # Events: queued by the pipeline, taken by deliver_events (whose event source
+                # mapping receives and deletes with the function's role), put on the bus.
+                "Sid": "EventsQueue",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:GetQueueUrl",
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                ],
+                "Resource": [f"arn:aws:sqs:*:*:{queue}"],
+            },
+            {
+                "Sid": "EventBus",
+                "Effect": "Allow",
+                "Action": ["events:PutEvents"],
+                "Resource": [f"arn:aws:events:*:*:event-bus/{bus}"],
+            },
+            {
                 "Sid": "Logs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -128,7 +152,12 @@ def write_stage(stage: str, outputs: dict[str, str], chalice_dir: Path = CHALICE
     stage_config["iam_policy_file"] = policy_file
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     policy = policy_document(
-        stage, environment["BUCKET_NAME"], environment["TABLE_NAME"], environment["USER_POOL_ARN"]
+        stage,
+        environment["BUCKET_NAME"],
+        environment["TABLE_NAME"],
+        environment["USER_POOL_ARN"],
+        environment["EVENTS_QUEUE"],
+        environment["EVENT_BUS_NAME"],
     )
     (chalice_dir / policy_file).write_text(json.dumps(policy, indent=2) + "\n")
 

@@ -117,7 +117,13 @@ def test_deploying_again_updates_the_same_stack(cloudformation):
 
 
 def test_the_pool_outputs_become_the_stage_environment(chalice_dir):
-    outputs = {"BucketName": "b-1", "TableName": "t-1", **POOL_OUTPUTS}
+    outputs = {
+        "BucketName": "b-1",
+        "TableName": "t-1",
+        "EventsQueueName": "q-1",
+        "EventBusName": "bus-1",
+        **POOL_OUTPUTS,
+    }
 
     infra.write_stage("dev", outputs, chalice_dir)
 
@@ -130,6 +136,8 @@ def test_the_pool_outputs_become_the_stage_environment(chalice_dir):
         "USER_POOL_ID": POOL_OUTPUTS["UserPoolId"],
         "USER_POOL_ARN": POOL_OUTPUTS["UserPoolArn"],
         "APP_CLIENT_ID": POOL_OUTPUTS["AppClientId"],
+        "EVENTS_QUEUE": "q-1",
+        "EVENT_BUS_NAME": "bus-1",
     }
 
 

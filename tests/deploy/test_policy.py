@@ -39,6 +39,8 @@ def names(stage: str) -> dict[str, str]:
         "bucket": env["BUCKET_NAME"],
         "table": env["TABLE_NAME"],
         "user_pool_arn": env["USER_POOL_ARN"],
+        "events_queue": env["EVENTS_QUEUE"],
+        "event_bus": env["EVENT_BUS_NAME"],
     }
 
 
@@ -60,6 +62,9 @@ TYPICAL_CALLS = [
     Call("dynamodb", "Query", "image-service-local/index/byOwner"),
     Call("dynamodb", "Query", "image-service-local"),
     Call("cognito-idp", "AdminGetUser", ""),
+    Call("sqs", "GetQueueUrl", ""),
+    Call("sqs", "SendMessage", ""),
+    Call("events", "PutEvents", ""),
 ]
 
 
@@ -67,7 +72,12 @@ TYPICAL_CALLS = [
 def test_each_stage_policy_is_the_one_made_for_its_resource_names(stage):
     env = stage_names(stage)
     assert stage_policy(stage) == infra.policy_document(
-        stage, env["BUCKET_NAME"], env["TABLE_NAME"], env["USER_POOL_ARN"]
+        stage,
+        env["BUCKET_NAME"],
+        env["TABLE_NAME"],
+        env["USER_POOL_ARN"],
+        env["EVENTS_QUEUE"],
+        env["EVENT_BUS_NAME"],
     ), f"regenerate .chalice/policy-{stage}.json with scripts/infra.py's policy_document"
 
 
@@ -112,6 +122,8 @@ def test_an_action_no_call_uses_is_reported():
         Call("dynamodb", "TransactWriteItems.ConditionCheck", "image-service-local"),
         Call("cognito-idp", "AdminDeleteUser", ""),
         Call("cognito-idp", "ListUsers", ""),
+        Call("sqs", "PurgeQueue", ""),
+        Call("events", "PutRule", ""),
     ],
     ids=lambda call: f"{call.operation}:{call.resource}",
 )

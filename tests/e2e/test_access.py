@@ -108,6 +108,19 @@ def _new_link(world):
     return response.json()["linkId"]
 
 
+def _new_webhook(world):
+    # Nothing listens there (a delivery is refused at once), and the key is revoked when the
+    # module ends, so its webhooks get no later test's events.
+    response = world.stack.call(
+        "POST",
+        f"/admin/api-keys/{world.key['keyId']}/webhooks",
+        "admin",
+        json={"url": "https://127.0.0.1:9/hook"},
+    )
+    assert response.status_code == 201
+    return response.json()["webhookId"]
+
+
 def _tiny_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 200)).save(buffer, "PNG")
@@ -228,6 +241,25 @@ MATRIX = {
         lambda w: (f"/admin/api-keys/{w.api_key('to-revoke')['keyId']}", {}),
         _user_route(403, 403, 204),
     ),
+    ("POST", "/admin/api-keys/{key_id}/webhooks"): (
+        lambda w: (
+            f"/admin/api-keys/{w.key['keyId']}/webhooks",
+            {"json": {"url": "https://127.0.0.1:9/hook"}},
+        ),
+        _user_route(403, 403, 201),
+    ),
+    ("GET", "/admin/api-keys/{key_id}/webhooks"): (
+        lambda w: (f"/admin/api-keys/{w.key['keyId']}/webhooks", {}),
+        _user_route(403, 403, 200),
+    ),
+    ("DELETE", "/admin/api-keys/{key_id}/webhooks/{webhook_id}"): (
+        lambda w: (f"/admin/api-keys/{w.key['keyId']}/webhooks/{_new_webhook(w)}", {}),
+        _user_route(403, 403, 204),
+    ),
+    ("GET", "/admin/api-keys/{key_id}/webhooks/{webhook_id}/deliveries"): (
+        lambda w: (f"/admin/api-keys/{w.key['keyId']}/webhooks/{_new_webhook(w)}/deliveries", {}),
+        _user_route(403, 403, 200),
+    ),
     ("GET", "/external/images/{image_id}/content/{variant}"): (
         lambda w: (f"/external/images/{w.image['id']}/content/preview", {}),
         _external_route(307),
@@ -245,7 +277,9 @@ def test_the_matrix_covers_every_route_of_the_app():
 
 @pytest.fixture(scope="module")
 def world(stack):
-    return World(stack)
+    made = World(stack)
+    yield made
+    stack.call("DELETE", f"/admin/api-keys/{made.key['keyId']}", "admin")
 
 
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")

@@ -46,7 +46,15 @@ TRANSACT_ACTIONS = {
     "Get": "GetItem",
 }
 # Used by the Lambda runtime itself (the function's logs), never by the app's code.
-RUNTIME_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+RUNTIME_ACTIONS = {
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    # deliver_events' event source mapping polls its queue with the function's role.
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+}
 
 
 @dataclass(frozen=True)
@@ -72,16 +80,23 @@ def iam_action(call: Call) -> str:
     return f"{call.service}:{operation}"
 
 
-def to_requests(call: Call, bucket: str, table: str, user_pool_arn: str = "") -> list[Request]:
+def to_requests(call: Call, bucket: str, table: str, **names: str) -> list[Request]:
     """What IAM checks for a call: its action, and for a read of a key that may be missing
     the bucket-level ListBucket that turns a 403 into a 404."""
-    request = to_request(call, bucket, table, user_pool_arn)
+    request = to_request(call, bucket, table, **names)
     if call.service == "s3" and call.operation in S3_MAY_BE_MISSING:
         return [request, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
     return [request]
 
 
-def to_request(call: Call, bucket: str, table: str, user_pool_arn: str = "") -> Request:
+def to_request(
+    call: Call,
+    bucket: str,
+    table: str,
+    user_pool_arn: str = "",
+    events_queue: str = "",
+    event_bus: str = "",
+) -> Request:
     """The IAM request for a call, with the stage's names in place of the test's ones (the
     app reads exactly one bucket and one table from its settings)."""
     action = iam_action(call)
@@ -97,6 +112,10 @@ def to_request(call: Call, bucket: str, table: str, user_pool_arn: str = "") -> 
         return Request(action, f"{arn}/index/{index}" if index else arn)
     if call.service == "cognito-idp" and user_pool_arn:
         return Request(action, user_pool_arn)
+    if call.service == "sqs" and events_queue:  # the app uses one queue, the events'
+        return Request(action, f"arn:aws:sqs:{ACCOUNT_ARN}:{events_queue}")
+    if call.service == "events" and event_bus:
+        return Request(action, f"arn:aws:events:{ACCOUNT_ARN}:event-bus/{event_bus}")
     return Request(action, "*")
 
 
@@ -159,11 +178,9 @@ def check_policy(
     *,
     bucket: str,
     table: str,
-    user_pool_arn: str = "",
+    **names: str,
 ) -> PolicyReport:
-    requests = {
-        request for call in calls for request in to_requests(call, bucket, table, user_pool_arn)
-    }
+    requests = {request for call in calls for request in to_requests(call, bucket, table, **names)}
     denied = sorted(str(r) for r in requests if not allowed(policy, r))
     used = {r.action.lower() for r in requests}
     unused = sorted(
