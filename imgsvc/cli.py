@@ -433,6 +433,39 @@ def keys_revoke(client: Client, args: argparse.Namespace, out: Output) -> int:
     return OK
 
 
+def webhooks_add(client: Client, args: argparse.Namespace, out: Output) -> int:
+    hook = client.call("POST", f"/admin/api-keys/{args.key}/webhooks", json={"url": args.url})
+    out.show(
+        hook,
+        [f"{hook['webhookId']}  {hook['url']}", f"signing secret (shown once): {hook['secret']}"],
+    )
+    return OK
+
+
+def webhooks_list(client: Client, args: argparse.Namespace, out: Output) -> int:
+    hooks = client.call("GET", f"/admin/api-keys/{args.key}/webhooks")["webhooks"]
+    out.show(hooks, [f"{hook['webhookId']}  {hook['url']}" for hook in hooks] or ["no webhooks"])
+    return OK
+
+
+def webhooks_remove(client: Client, args: argparse.Namespace, out: Output) -> int:
+    client.call("DELETE", f"/admin/api-keys/{args.key}/webhooks/{args.webhook}")
+    out.show({"removed": args.webhook}, f"removed {args.webhook}")
+    return OK
+
+
+def webhooks_deliveries(client: Client, args: argparse.Namespace, out: Output) -> int:
+    path = f"/admin/api-keys/{args.key}/webhooks/{args.webhook}/deliveries"
+    tries = client.call("GET", path)["deliveries"]
+    lines = [
+        f"{t['at']}  {t['eventType']:<14} {t['eventId']}  try {t['attempt']}  "
+        + ("delivered" if t["delivered"] else f"failed: {t['error']}")
+        for t in tries
+    ]
+    out.show(tries, lines or ["no deliveries yet"])
+    return OK
+
+
 def _page_params(args: argparse.Namespace) -> dict[str, str]:
     params = {"limit": str(args.limit)}
     if args.status:
@@ -578,4 +611,18 @@ def _parser() -> argparse.ArgumentParser:
     command("list", keys_list, "every key", sub)
     found = command("revoke", keys_revoke, "revoke a key", sub)
     found.add_argument("id")
+
+    group = commands.add_parser("webhooks", help="webhooks of an API key (admins)")
+    sub = group.add_subparsers(required=True, metavar="COMMAND")
+    found = command("add", webhooks_add, "register a URL for every event (ready, failed...)", sub)
+    found.add_argument("key", help="the API key's id")
+    found.add_argument("url")
+    found = command("list", webhooks_list, "a key's webhooks", sub)
+    found.add_argument("key")
+    found = command("remove", webhooks_remove, "remove a webhook", sub)
+    found.add_argument("key")
+    found.add_argument("webhook")
+    found = command("deliveries", webhooks_deliveries, "a webhook's delivery attempts", sub)
+    found.add_argument("key")
+    found.add_argument("webhook")
     return parser

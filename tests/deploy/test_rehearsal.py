@@ -55,13 +55,14 @@ def test_the_rehearsal_runs_the_users_commands_in_order(rehearsal):
     assert rehearsal["steps"][1]["command"].endswith("chalice deploy --stage rehearsal")
 
 
-def test_the_deploy_creates_four_python_3_12_functions_one_api_and_one_schedule(rehearsal):
+def test_the_deploy_creates_five_python_3_12_functions_one_api_and_one_schedule(rehearsal):
     created = rehearsal["created"]
     checks = {check["what"] for check in rehearsal["checks"]}
 
     assert created["functions"] == [
         "image-service-rehearsal",
         "image-service-rehearsal-cleanup",
+        "image-service-rehearsal-deliver_events",
         "image-service-rehearsal-external_key",
         "image-service-rehearsal-handle_upload",
     ]

@@ -199,3 +199,20 @@ def test_links_are_made_listed_and_revoked_and_a_guest_uses_one_without_signing_
     refused = guest("shared", "show", link["token"], "--json")
     assert refused.returncode == 4
     assert json.loads(refused.stdout)["error"]["code"] == "ShareLinkRevokedError"
+
+
+def test_an_admin_registers_lists_and_removes_a_webhook(stack, tmp_path):
+    admin = Cli(stack, tmp_path / "admin-config")
+    admin.login("admin")
+    key = admin.json("keys", "create", "cli-hooks")
+    hook = admin.json("webhooks", "add", key["keyId"], "https://127.0.0.1:9/hook")
+    assert hook["secret"].startswith("whsec_")
+    assert [h["webhookId"] for h in admin.json("webhooks", "list", key["keyId"])] == [
+        hook["webhookId"]
+    ]
+    assert isinstance(admin.json("webhooks", "deliveries", key["keyId"], hook["webhookId"]), list)
+    assert admin.json("webhooks", "remove", key["keyId"], hook["webhookId"])["removed"]
+    assert admin.json("webhooks", "list", key["keyId"]) == []
+    refused = admin("webhooks", "add", key["keyId"], "http://example.com/hook", "--json")
+    assert refused.returncode == 4
+    assert admin.json("keys", "revoke", key["keyId"])
