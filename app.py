@@ -32,7 +32,11 @@ config = settings.get()
 app = Chalice(app_name="image-service")
 app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
-cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
+cors = (
+    CORSConfig(allow_origin=config.cors_origins[0], allow_headers=["X-Share-Token"])
+    if config.cors_origins
+    else None
+)
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
 app.register_middleware(conventions, "http")
 
