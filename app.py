@@ -262,7 +262,8 @@ def shared_upload(v):
     filename, content_type, title, size = guests.check_upload(v.json())
     link = sharelinks.use(v.share_token, upload_bytes=size)
     body = guests.create_upload(link, filename, content_type, title, size)
-    return created(body, v.url(f"/shared/images/{body['image']['id']}"), private=True)
+    # The record is the collection owner's to read, at /images/{id}; a guest sees it listed.
+    return created(body, v.url(f"/images/{body['image']['id']}"), private=True)
 
 
 @app.route("/shared/images/{image_id}/content/{variant}", methods=["GET"], cors=cors)
