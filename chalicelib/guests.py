@@ -9,7 +9,7 @@ uploader in the record and the log is the link (`link:{linkId}`).
 
 from typing import Any
 
-from chalicelib import blobs, cursors, records, service, settings, validation
+from chalicelib import blobs, cursors, image_operations, records, settings, validation
 from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.images import Image, Status
 from chalicelib.sharelinks import Link
@@ -112,7 +112,7 @@ def create_upload(
     link: Link, filename: str, content_type: str, title: str, size: int
 ) -> dict[str, Any]:
     """POST /shared/images: a record in the link's collection, and its presigned POST."""
-    image, upload = service.new_image(
+    image, upload = image_operations.new_image(
         link.guest,
         filename=filename,
         content_type=content_type,
@@ -121,7 +121,7 @@ def create_upload(
     )
     try:
         records.create(image, upload)
-    except records.Conflict:
+    except records.LostWrite:
         raise Conflict("try again") from None
     return {
         "image": {"id": image.id, "status": str(image.status), "filename": image.filename},

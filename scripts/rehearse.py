@@ -340,9 +340,11 @@ def check_deployment(report: Report, account: Account, project: Path) -> dict[st
         s["Principal"]["Service"] for s in held["permissions"].get(FUNCTIONS["handle_upload"], [])
     }
     report.check("s3.amazonaws.com" in principals, "handle_upload may be invoked by S3", principals)
-    mappings = account.lambda_.list_event_source_mappings(
-        FunctionName=FUNCTIONS["deliver_events"]
-    )["EventSourceMappings"]
+    mappings = [
+        mapping
+        for mapping in account.lambda_.list_event_source_mappings()["EventSourceMappings"]
+        if mapping["FunctionArn"] == arns["deliver_events"]
+    ]
     queues = [mapping["EventSourceArn"].rsplit(":", 1)[1] for mapping in mappings]
     report.check(
         queues == [environment["EVENTS_QUEUE"]],

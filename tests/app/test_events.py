@@ -3,7 +3,16 @@ waits for or fails with the queue, and a delivery is signed, recorded and retrie
 
 import json
 
-from chalicelib import apikeys, aws, events, processing, records, service, settings, webhooks
+from chalicelib import (
+    apikeys,
+    aws,
+    events,
+    image_operations,
+    processing,
+    records,
+    settings,
+    webhooks,
+)
 from chalicelib.images import Caller
 from tests.app.test_processing import jpeg, new_upload
 
@@ -28,7 +37,7 @@ def test_each_terminal_status_queues_one_event(resources):
     processing.process(key)
     failed_id, bad = new_upload(b"not an image at all")
     processing.process(bad)
-    service.delete_image(records.get_image(ready_id))
+    image_operations.delete_image(records.get_image(ready_id))
     got = [message["event"] for message in queued()]
     assert [(e["imageId"], e["type"]) for e in got] == [
         (ready_id, "image.ready"),

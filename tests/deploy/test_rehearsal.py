@@ -76,8 +76,8 @@ def test_the_deploy_creates_five_python_3_12_functions_one_api_and_one_schedule(
 def test_a_second_deploy_changes_nothing_and_duplicates_nothing(rehearsal):
     assert rehearsal["redeploy"]["changed"] == []
     assert rehearsal["redeploy"]["resources"] == {
-        "functions": 4,
-        "roles": 4,
+        "functions": 5,
+        "roles": 5,
         "rules": 1,
         "rest_apis": 1,
     }
