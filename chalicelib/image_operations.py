@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import blobs, cursors, lifecycle, records, settings, validation
+from chalicelib import blobs, cursors, lifecycle, records, settings, table, validation
 from chalicelib.access import Access
 from chalicelib.errors import (
     Conflict,
@@ -304,7 +304,7 @@ def list_collection(access: Access, collection_id: str, params: dict[str, str]) 
     validation.only_fields(params, {"limit", "cursor", "status"})
     access.require_member(collection_id)
     limit, status = cursors.page_params(params)
-    start = cursors.decode(params.get("cursor"), records.COLLECTION_INDEX, f"COLL#{collection_id}")
+    start = cursors.decode(params.get("cursor"), table.BY_COLLECTION, collection_id)
     page = records.images_of_collection(collection_id, limit=limit, start=start, status=status)
     return {
         "images": [image.public() for image in page.items],
@@ -315,7 +315,7 @@ def list_collection(access: Access, collection_id: str, params: dict[str, str]) 
 def list_images(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
     validation.only_fields(params, {"limit", "cursor", "status", "collectionId"})
     limit, status = cursors.page_params(params)
-    start = cursors.decode(params.get("cursor"), records.OWNER_INDEX, f"OWNER#{caller.id}")
+    start = cursors.decode(params.get("cursor"), table.BY_OWNER, caller.id)
     page = records.images_of_owner(
         caller.id, limit=limit, start=start, status=status, collection_id=params.get("collectionId")
     )
