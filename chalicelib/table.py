@@ -11,8 +11,8 @@
 An index is declared with its attributes and the prefix of its partitions; the items that
 belong to it carry `Index.attributes(...)`. byOwner holds three kinds of partition (an
 owner's images, a member's collections, the API keys): each is its own `Index` value over
-the same attributes. A new index (or partition kind) is one more line here and in
-infra/template.yaml (devserver/template.py and tests/deploy/test_parity.py check they agree).
+the same attributes. A new index (or partition kind) is one more line here and, for an
+index, in infra/template.yaml (tests/deploy/test_parity.py checks the stack agrees).
 """
 
 from dataclasses import dataclass
