@@ -9,7 +9,7 @@ uploader in the record and the log is the link (`link:{linkId}`).
 
 from typing import Any
 
-from chalicelib import blobs, cursors, image_operations, records, settings, validation
+from chalicelib import blobs, cursors, image_operations, records, settings, table, validation
 from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.images import Image, Status
 from chalicelib.sharelinks import Link
@@ -56,8 +56,7 @@ def images(link: Link, params: dict[str, str]) -> dict[str, Any]:
     """GET /shared/images: the collection's ready images, newest first, a page at a time."""
     validation.only_fields(params, {"limit", "cursor"})
     limit = validation.integer(params, "limit", default=20, low=1, high=100)
-    index_key = f"COLL#{link.collection_id}"
-    start = cursors.decode(params.get("cursor"), records.COLLECTION_INDEX, index_key)
+    start = cursors.decode(params.get("cursor"), table.BY_COLLECTION, link.collection_id)
     page = records.images_of_collection(
         link.collection_id, limit=limit, start=start, status=Status.READY
     )

@@ -19,7 +19,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, records, validation
+from chalicelib import aws, table, validation
 from chalicelib.errors import Forbidden, Gone, Invalid, NotFound, NotSignedIn, TooLarge
 from chalicelib.images import Caller, now_iso, parse_iso
 
@@ -72,7 +72,7 @@ def create(caller: Caller, collection_id: str, body: dict[str, Any]) -> dict[str
         body, {"scope", "label", "expiresInSeconds", "maxUses", "maxUploads", "maxBytes"}
     )
     try:
-        scope = Scope(body.get("scope"))
+        scope = Scope(str(body.get("scope")))
     except ValueError:
         raise Invalid("scope must be 'view' or 'upload'") from None
     label = validation.text(body, "label", max_length=100, single_line=True) or ""
@@ -138,7 +138,7 @@ def public(item: dict[str, Any]) -> dict[str, Any]:
 def of_collection(collection_id: str) -> list[dict[str, Any]]:
     """The collection's links, newest first (one Query)."""
     items = aws.table().query(
-        IndexName=records.OWNER_INDEX,
+        IndexName=table.BY_OWNER.name,
         KeyConditionExpression=Key("gsi1pk").eq(f"SHARES#{collection_id}"),
         ScanIndexForward=False,
         Limit=MAX_LISTED,

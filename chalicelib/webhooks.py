@@ -24,7 +24,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib import apikeys, aws, events, records, settings, upstream, validation
+from chalicelib import apikeys, aws, events, settings, table, upstream, validation
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.images import Caller, now_iso
@@ -93,7 +93,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 def _all() -> list[dict[str, Any]]:
     return aws.table().query(
-        IndexName=records.OWNER_INDEX,
+        IndexName=table.BY_OWNER.name,
         KeyConditionExpression=Key("gsi1pk").eq("WEBHOOKS"),
         ScanIndexForward=False,
         Limit=MAX_WEBHOOKS,
