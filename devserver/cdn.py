@@ -71,10 +71,18 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
     )
 
 
-def provision(endpoint: str | None, region: str, stage: str, bucket: str) -> Provisioned:
-    """The template's CDN resources in moto, with two fresh signing keys (A active)."""
+def provision(
+    endpoint: str | None,
+    region: str,
+    stage: str,
+    bucket: str,
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey] | None = None,
+) -> Provisioned:
+    """The template's CDN resources in moto, with two signing keys (A active): fresh ones,
+    or `keys` (tests reuse theirs: making a key takes a while)."""
     template = cfn.load()
-    private = {slot: new_private_key() for slot in SLOTS.values()}
+    pair = keys or (new_private_key(), new_private_key())
+    private = dict(zip(SLOTS.values(), pair, strict=True))
     parameters = {
         **cfn.parameter_defaults(template),
         "Stage": stage,
