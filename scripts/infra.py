@@ -28,7 +28,19 @@ OUTPUT_VARIABLES = {
     "UserPoolArn": "USER_POOL_ARN",
     "AppClientId": "APP_CLIENT_ID",
 }
-PREFIXES = ("uploads/", "variants/", "renders/")  # chalicelib/blobs.py's key layout
+PREFIXES = ("uploads/", "variants/", "renders/", "links/")  # chalicelib/blobs.py's key layout
+# The CDN stage option's outputs, when the stack has it (both public key slots empty: none).
+CDN_OUTPUT_VARIABLES = {"CdnUrl": "CDN_URL", "CdnDistributionId": "CDN_DISTRIBUTION_ID"}
+
+
+def keys_parameter(stage: str) -> str:
+    """The SSM SecureString holding a stage's CloudFront signing keys (scripts/cdn_keys.py)."""
+    return f"/image-service/{stage}/cdn-signing-keys"
+
+
+def public_keys_file(stage: str, chalice_dir: Path = CHALICE_DIR) -> Path:
+    """The stage's CloudFront public keys (slots a and b; public, so kept with the stage)."""
+    return chalice_dir / f"cdn-keys-{stage}.json"
 
 
 class InfraError(Exception):
@@ -39,7 +51,9 @@ def stack_name(stage: str) -> str:
     return f"{APP_NAME}-{stage}"
 
 
-def policy_document(stage: str, bucket: str, table: str) -> dict[str, Any]:
+def policy_document(
+    stage: str, bucket: str, table: str, distribution_id: str = "*"
+) -> dict[str, Any]:
     """Exactly what the Lambdas' code does (tests/deploy/test_policy.py holds it to that).
 
     Transactions need no action of their own: IAM checks each Put/Update inside
@@ -88,6 +102,20 @@ def policy_document(stage: str, bucket: str, table: str) -> dict[str, Any]:
                 "Resource": [f"{table_arn}/index/*"],
             },
             {
+                # The CDN stage option: its signing keys, and invalidations of what the app
+                # deleted (of the stage's distribution once there is one).
+                "Sid": "CdnKeys",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": [f"arn:aws:ssm:*:*:parameter{keys_parameter(stage)}"],
+            },
+            {
+                "Sid": "CdnInvalidations",
+                "Effect": "Allow",
+                "Action": ["cloudfront:CreateInvalidation"],
+                "Resource": [f"arn:aws:cloudfront::*:distribution/{distribution_id}"],
+            },
+            {
                 "Sid": "Logs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -115,12 +143,24 @@ def write_stage(stage: str, outputs: dict[str, str], chalice_dir: Path = CHALICE
     if stage not in config.get("stages", {}):
         raise InfraError(f"stage {stage!r} is not in {config_path}; add it first")
     environment = stage_environment(outputs)
+    if "CdnUrl" in outputs:
+        environment.update({v: outputs[k] for k, v in CDN_OUTPUT_VARIABLES.items()})
+        environment["CDN_KEYS_PARAMETER"] = keys_parameter(stage)
+    else:
+        environment.update(
+            dict.fromkeys([*CDN_OUTPUT_VARIABLES.values(), "CDN_KEYS_PARAMETER"], "")
+        )
     stage_config = config["stages"][stage]
     stage_config.setdefault("environment_variables", {}).update(environment)
     policy_file = stage_config.get("iam_policy_file", f"policy-{stage}.json")
     stage_config["iam_policy_file"] = policy_file
     config_path.write_text(json.dumps(config, indent=2) + "\n")
-    policy = policy_document(stage, environment["BUCKET_NAME"], environment["TABLE_NAME"])
+    policy = policy_document(
+        stage,
+        environment["BUCKET_NAME"],
+        environment["TABLE_NAME"],
+        outputs.get("CdnDistributionId", "*"),
+    )
     (chalice_dir / policy_file).write_text(json.dumps(policy, indent=2) + "\n")
 
 
@@ -148,6 +188,12 @@ def stack_parameters(stage: str, chalice_dir: Path = CHALICE_DIR) -> dict[str, s
     # Self sign-up is off unless the stage turns it on: the app client id is public.
     if environment.get("SELF_SIGN_UP", "").strip().lower() == "on":
         parameters["AdminCreateUserOnly"] = "false"
+    # The CDN option: the public keys scripts/cdn_keys.py keeps for the stage.
+    keys = public_keys_file(stage, chalice_dir)
+    if keys.is_file():
+        slots = json.loads(keys.read_text())
+        parameters["CdnPublicKeyA"] = slots.get("a", "")
+        parameters["CdnPublicKeyB"] = slots.get("b", "")
     return parameters
 
 

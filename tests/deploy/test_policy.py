@@ -35,7 +35,11 @@ def stage_policy(stage: str) -> dict:
 
 def names(stage: str) -> dict[str, str]:
     env = stage_names(stage)
-    return {"bucket": env["BUCKET_NAME"], "table": env["TABLE_NAME"]}
+    return {
+        "bucket": env["BUCKET_NAME"],
+        "table": env["TABLE_NAME"],
+        "keys_parameter": infra.keys_parameter(stage),
+    }
 
 
 # What the app does, as the recorder writes it (names as a local stack makes them).
@@ -55,6 +59,11 @@ TYPICAL_CALLS = [
     Call("dynamodb", "BatchWriteItem", "image-service-local"),
     Call("dynamodb", "Query", "image-service-local/index/byOwner"),
     Call("dynamodb", "Query", "image-service-local"),
+    # The CDN stage option: an embed link's copy, the signing keys, an invalidation.
+    Call("s3", "CopyObject", "image-service-local/links/abc/lnk_1.webp"),
+    Call("s3", "GetObject", "image-service-local/renders/abc/k.webp"),
+    Call("ssm", "GetParameter", "/image-service/local/cdn-signing-keys"),
+    Call("cloudfront", "CreateInvalidation", "E2EXAMPLE"),
 ]
 
 
