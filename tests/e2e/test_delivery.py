@@ -18,13 +18,6 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 
 
-@pytest.fixture(scope="module")
-def cdn_stack(tmp_path_factory):
-    running = localstack.start(tmp_path_factory.mktemp("devserver-cdn"), args=("--cdn",))
-    yield running
-    running.stop()
-
-
 def ready_image(stack, user="demo") -> dict:
     image = localstack.upload(stack, user, pictures.jpeg((800, 600)))
     done = localstack.wait_until_done(stack, user, image["id"])
