@@ -5,7 +5,6 @@ signed URLs checked by the local edge, embed links and what stops them."""
 import json
 import urllib.parse
 
-import pytest
 import requests
 from botocore.signers import CloudFrontSigner
 from cryptography.hazmat.primitives import hashes
