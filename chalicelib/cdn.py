@@ -3,9 +3,10 @@ at the edge (the distribution trusts one key group), and the API is not on an im
 
 The private keys live in one SSM SecureString parameter (CDN_KEYS_PARAMETER), as JSON:
 
-    {"active": "K2EXAMPLE", "keys": {"K1EXAMPLE": "-----BEGIN RSA PRIVATE KEY-----…", …}}
+    {"active": "a", "keys": {"a": {"id": "K2EXAMPLE", "pem": "-----BEGIN RSA PRIVATE…"}, …}}
 
-keyed by the id CloudFront gave each public key (a signed URL names it as Key-Pair-Id).
+by the template's key slot (a, b), each with the id CloudFront gave its public key (a
+signed URL names it as Key-Pair-Id).
 Links are signed with the active key; the edge accepts every key of the key group, which
 holds two (infra/template.yaml: CdnPublicKeyA, CdnPublicKeyB), so a rotation never breaks
 a link: add the new public key, make it active here, and drop the old one from the key
@@ -49,7 +50,8 @@ def _read_active_key() -> SigningKey:
     name = settings.get().cdn_keys_parameter
     value = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     stored = json.loads(value)
-    return SigningKey(stored["active"], stored["keys"][stored["active"]])
+    active = stored["keys"][stored["active"]]
+    return SigningKey(active["id"], active["pem"])
 
 
 def forget_keys() -> None:

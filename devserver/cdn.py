@@ -121,8 +121,8 @@ def provision(
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
     name = keys_parameter(stage)
     signing = {
-        "active": key_ids["a"],
-        "keys": {key_ids[s]: private_pem(k) for s, k in private.items()},
+        "active": "a",
+        "keys": {s: {"id": key_ids[s], "pem": private_pem(k)} for s, k in private.items()},
     }
     boto3.client("ssm", endpoint_url=endpoint, region_name=region).put_parameter(
         Name=name, Type="SecureString", Value=json.dumps(signing), Overwrite=True

@@ -157,6 +157,26 @@ class Account:
         self.cloudformation = client("cloudformation")
         self.dynamodb = client("dynamodb")
         self.idp = client("cognito-idp")
+        self.cloudfront = client("cloudfront")
+
+    def distributions(self) -> dict[str, dict[str, Any]]:
+        """The CloudFront distributions, with their trusted key groups' key counts."""
+        listed = self.cloudfront.list_distributions()["DistributionList"].get("Items", [])
+        found = {}
+        for item in listed:
+            config = self.cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
+            groups = config["DefaultCacheBehavior"].get("TrustedKeyGroups", {}).get("Items", [])
+            keys = [
+                len(self.cloudfront.get_key_group(Id=g)["KeyGroup"]["KeyGroupConfig"]["Items"])
+                for g in groups
+            ]
+            origins = config["Origins"]["Items"]
+            found[item["Id"]] = {
+                "domain": item["DomainName"],
+                "keys_per_group": keys,
+                "origin_access_control": [o.get("OriginAccessControlId", "") for o in origins],
+            }
+        return found
 
     def functions(self) -> dict[str, dict[str, Any]]:
         found = self.lambda_.list_functions()["Functions"]
@@ -278,6 +298,7 @@ class Account:
             "notifications": {b: self.notifications(b) for b in self.buckets()},
             "tables": self.tables(),
             "user_pools": self.user_pools(),
+            "distributions": self.distributions(),
         }
 
 
@@ -414,6 +435,30 @@ def compare_redeploy(report: Report, before: dict[str, Any], after: dict[str, An
     )
 
 
+def check_cdn(report: Report, account: Account, project: Path) -> None:
+    """The CDN stage option: one distribution over the private bucket through origin access
+    control, trusting one key group of the stage's two keys, and the app pointed at it."""
+    environment = package.stage_settings(project, STAGE)["environment"]
+    distributions = account.distributions()
+    report.check(len(distributions) == 1, "cdn: one CloudFront distribution", distributions)
+    for distribution_id, found in distributions.items():
+        report.check(
+            found["keys_per_group"] == [2] and all(found["origin_access_control"]),
+            "cdn: origin access control, a trusted key group of two keys",
+            found,
+        )
+        wanted = (f"https://{found['domain']}", distribution_id)
+        seen = (environment.get("CDN_URL"), environment.get("CDN_DISTRIBUTION_ID"))
+        report.check(seen == wanted, "cdn: the stage's CDN_URL and CDN_DISTRIBUTION_ID", seen)
+    policy = json.loads(account.s3.get_bucket_policy(Bucket=environment["BUCKET_NAME"])["Policy"])
+    readers = [s["Principal"] for s in policy["Statement"]]
+    report.check(
+        readers == [{"Service": "cloudfront.amazonaws.com"}],
+        "cdn: the bucket policy lets CloudFront alone read",
+        readers,
+    )
+
+
 def check_left(report: Report, account: Account, environment: dict[str, str]) -> None:
     held = account.everything()
     report.left = {
@@ -426,6 +471,7 @@ def check_left(report: Report, account: Account, environment: dict[str, str]) ->
         "rest_apis": sorted(a["name"] for a in held["rest_apis"].values()),
         "stacks": held["stacks"],
         "notifications": {b: n for b, n in held["notifications"].items() if n},
+        "distributions": sorted(held["distributions"]),
     }
     report.check(
         held["buckets"] == [environment["BUCKET_NAME"]]
@@ -436,11 +482,19 @@ def check_left(report: Report, account: Account, environment: dict[str, str]) ->
     )
     gone = {
         k: report.left[k]
-        for k in ("functions", "roles", "rules", "rest_apis", "stacks", "notifications")
+        for k in (
+            "functions",
+            "roles",
+            "rules",
+            "rest_apis",
+            "stacks",
+            "notifications",
+            "distributions",
+        )
     }
     report.check(
         not any(gone.values()),
-        "left: nothing else (no function, role, rule, API, stack or notification)",
+        "left: nothing else (no function, role, rule, API, stack, notification or CDN)",
         gone,
     )
 
@@ -456,11 +510,20 @@ def rehearse(report: Report, scratch: Path) -> None:
         env = aws_environment(endpoint)
         account = Account(endpoint)
         chalice = str(project / ".venv" / "bin" / "chalice")
+        python = str(project / ".venv" / "bin" / "python")
         venv = f"VENV={project / '.venv'}"
+        # The CDN stage option, with two signing keys (as a rotation has them).
+        keys = [python, "scripts/cdn_keys.py"]
+        for slot in ("a", "b"):
+            command = [*keys, "add", "--stage", STAGE, "--slot", slot]
+            run_step(report, f"cdn key {slot}", command, project, env)
         run_step(report, "make infra", ["make", "infra", f"STAGE={STAGE}", venv], project, env)
+        command = [*keys, "activate", "--stage", STAGE, "--slot", "a"]
+        run_step(report, "cdn key a signs", command, project, env)
         run_step(report, "chalice deploy", [chalice, "deploy", "--stage", STAGE], project, env)
         print("rehearse: what the account holds", flush=True)
         before = check_deployment(report, account, project)
+        check_cdn(report, account, project)
         report.created = {
             "functions": sorted(before["functions"]),
             "roles": sorted(before["roles"]),
@@ -470,13 +533,13 @@ def rehearse(report: Report, scratch: Path) -> None:
             "buckets": before["buckets"],
             "tables": before["tables"],
             "user_pools": before["user_pools"],
+            "distributions": sorted(before["distributions"]),
         }
         run_step(
             report, "chalice deploy (again)", [chalice, "deploy", "--stage", STAGE], project, env
         )
         compare_redeploy(report, before, account.everything())
         run_step(report, "chalice delete", [chalice, "delete", "--stage", STAGE], project, env)
-        python = str(project / ".venv" / "bin" / "python")
         run_step(
             report,
             "infra delete",

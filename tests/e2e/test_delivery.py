@@ -117,19 +117,21 @@ def test_an_embed_link_works_until_revoked_and_each_forgery_is_refused(cdn_stack
     assert requests.get(other_object, timeout=30).status_code == 403
 
     keys = _signing_keys(cdn_stack)
-    second = next(key_id for key_id in keys["keys"] if key_id != keys["active"])
+    active = keys["keys"][keys["active"]]
+    assert query["Key-Pair-Id"] == active["id"]
+    second = next(key for slot, key in keys["keys"].items() if slot != keys["active"])
     expires = int(query["Expires"])
-    # The key group's second key is active too (a rotation in progress): its links work.
-    rotated = _signed_with(second, keys["keys"][second], bare, expires)
+    # The key group's second key is trusted too (a rotation in progress): its links work.
+    rotated = _signed_with(second["id"], second["pem"], bare, expires)
     assert requests.get(rotated, timeout=30).status_code == 200
     # A key version the key group does not hold: refused.
     retired = edge.new_private_key()
     unknown = _signed_with("K0RETIREDKEY", edge.private_pem(retired), bare, expires)
     assert requests.get(unknown, timeout=30).status_code == 403
     # A trusted key id with another key's signature: refused.
-    forged = _signed_with(keys["active"], edge.private_pem(retired), bare, expires)
+    forged = _signed_with(active["id"], edge.private_pem(retired), bare, expires)
     assert requests.get(forged, timeout=30).status_code == 403
-    expired = _signed_with(keys["active"], keys["keys"][keys["active"]], bare, 1_000_000_000)
+    expired = _signed_with(active["id"], active["pem"], bare, 1_000_000_000)
     assert requests.get(expired, timeout=30).status_code == 403
 
     revoked = cdn_stack.call("DELETE", f"/images/{image['id']}/links/{link['id']}", "demo")
