@@ -57,6 +57,8 @@ def conditions(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str
     found: dict[str, bool] = {}
 
     def evaluate(value: Any) -> bool:
+        if isinstance(value, dict) and set(value) == {"Condition"}:
+            value = _Tag("Condition", value["Condition"])
         name = value.name
         if name == "Condition":
             return found.setdefault(value.value, evaluate(declared[value.value]))
