@@ -26,6 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import aws, settings
+from chalicelib.imaging import formats
 
 UPLOADS = "uploads/"
 VARIANTS = "variants/"
@@ -33,32 +34,6 @@ RENDERS = "renders/"
 LINKS = "links/"
 IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
-# What each verified format is served as, and the extension its download name ends with.
-MEDIA_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "tiff": "image/tiff",
-    "bmp": "image/bmp",
-    "avif": "image/avif",
-    "heif": "image/heif",
-    "ico": "image/vnd.microsoft.icon",
-    "dib": "image/bmp",
-}
-EXTENSIONS = {
-    "jpeg": "jpg",
-    "png": "png",
-    "gif": "gif",
-    "webp": "webp",
-    "tiff": "tif",
-    "bmp": "bmp",
-    "avif": "avif",
-    "heif": "heic",
-    "ico": "ico",
-    "dib": "dib",
-}
-_SAME_EXTENSIONS = {"jpeg": {"jpg", "jpeg"}, "tiff": {"tif", "tiff"}, "heif": {"heic", "heif"}}
 _ASCII_KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-()")
 
 
@@ -133,7 +108,7 @@ def presigned_get(
     params: dict[str, Any] = {
         "Bucket": _bucket(),
         "Key": key,
-        "ResponseContentType": MEDIA_TYPES[fmt],
+        "ResponseContentType": formats.named(fmt).media_type,
     }
     if filename is not None:
         params["ResponseContentDisposition"] = content_disposition(download_name(filename, fmt))
@@ -185,9 +160,10 @@ def download_name(filename: str, fmt: str) -> str:
     stem, dot, extension = name.rpartition(".")
     if not dot:
         stem, extension = name, ""
-    if extension.lower() in _SAME_EXTENSIONS.get(fmt, {EXTENSIONS[fmt]}) and stem.strip(". "):
+    served = formats.named(fmt)
+    if extension.lower() in (served.extension, *served.also) and stem.strip(". "):
         return name
-    return f"{(stem or extension).strip() or 'image'}.{EXTENSIONS[fmt]}"
+    return f"{(stem or extension).strip() or 'image'}.{served.extension}"
 
 
 def content_disposition(name: str) -> str:
@@ -245,7 +221,7 @@ def copy(source: str, key: str, fmt: str, cache_control: str) -> None:
         Key=key,
         CopySource={"Bucket": _bucket(), "Key": source},
         CacheControl=cache_control,
-        ContentType=MEDIA_TYPES[fmt],
+        ContentType=formats.named(fmt).media_type,
         MetadataDirective="REPLACE",
     )
 

@@ -24,6 +24,7 @@ from chalicelib import blobs, cdn, delivery, renders, settings, validation
 from chalicelib.errors import Conflict, Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.images import Image
+from chalicelib.imaging import formats
 
 # A viewer's browser keeps a link's picture this long (a revoked link may show there until
 # then); the edge keeps it until it is invalidated.
@@ -47,7 +48,7 @@ def mint(image: Image, body: dict[str, Any]) -> dict[str, Any]:
     seconds = _seconds(body.get("expiresIn", DEFAULT_SECONDS))
     source, fmt, what = _source(image, body)
     link_id = new_id("lnk")
-    key = blobs.link_key(image.id, link_id, blobs.EXTENSIONS[fmt])
+    key = blobs.link_key(image.id, link_id, formats.named(fmt).extension)
     blobs.copy(source, key, fmt, LINK_CACHE_CONTROL)
     expires = int(delivery.now()) + seconds
     return {

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib import aws, cdn, delivery, records, renders, service, settings
+from chalicelib import aws, cdn, delivery, image_operations, records, renders, settings
 from chalicelib.images import Caller
 from devserver import cdn as edge
 from tests.app.test_renders import ALICE, jpeg, key_in, new_image
@@ -30,7 +30,7 @@ def clock(monkeypatch):
 
 
 def view(image_id: str) -> dict:
-    return service.image_view(ALICE, records.get_image(image_id))
+    return image_operations.image_view(ALICE, records.get_image(image_id))
 
 
 def query_of(url: str) -> dict[str, str]:
@@ -71,13 +71,15 @@ def test_every_stored_object_is_immutable_and_the_original_is_private(resources)
             "public, max-age=31536000, immutable"
         )
     private = "private, max-age=31536000, immutable"
-    raw = service.create_image_from_body(ALICE, jpeg((64, 64)), "image/jpeg", "small.jpg")
+    raw = image_operations.create_image_from_body(ALICE, jpeg((64, 64)), "image/jpeg", "small.jpg")
     upload = records.get_image(raw["id"]).uploadId
     assert s3.head_object(Bucket=bucket, Key=f"uploads/{raw['id']}/{upload}")["CacheControl"] == (
         private
     )
     # A browser's upload must say so too: the form's policy requires it.
-    form = service.create_image(Access(ALICE), {"filename": "a.jpg", "contentType": "image/jpeg"})
+    form = image_operations.create_image(
+        Access(ALICE), {"filename": "a.jpg", "contentType": "image/jpeg"}
+    )
     fields = form["upload"]["fields"]
     assert fields["Cache-Control"] == private
     assert {"Cache-Control": private} in json.loads(base64.b64decode(fields["policy"]))[
@@ -150,7 +152,7 @@ def test_with_the_cdn_one_signature_covers_an_image_and_the_edge_accepts_it(
         with_cdn.check(borrowed, now=clock.at)
     # Anyone but the owner gets the shared copy, through the CDN, under the same signature.
     image = records.get_image(image_id)
-    shared = service.content_url(BOB, image, "original")
+    shared = image_operations.content_url(BOB, image, "original")
     assert with_cdn.check(path_of(shared), now=clock.at) == image.content.shared.key
     assert len(signed) == 1
 
