@@ -178,7 +178,6 @@ def content_disposition(name: str) -> str:
 class Head:
     size: int
     etag: str
-    last_modified: Any
 
 
 def head(key: str) -> Head | None:
@@ -189,7 +188,7 @@ def head(key: str) -> Head | None:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
-    return Head(response["ContentLength"], response["ETag"], response["LastModified"])
+    return Head(response["ContentLength"], response["ETag"])
 
 
 def read(key: str, max_bytes: int, if_match: str | None = None) -> bytes | None:
