@@ -9,6 +9,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 from moto.server import ThreadedMotoServer
 
@@ -184,6 +185,40 @@ def test_concurrent_transactions_and_writes_over_http_all_succeed_first_time(ser
         thread.join()
     assert errors == []
     assert len(_items(client())) == 6 * 60 * 3
+
+
+def _live(kind: type) -> int:
+    gc.collect()
+    return sum(1 for thing in gc.get_objects() if type(thing) is kind)
+
+
+def test_items_overwritten_or_deleted_are_not_kept_alive(dynamodb):
+    # moto's models list every instance they make; a day of writes would all stay in memory.
+    before = _live(Item)
+    dynamodb.transact_write_items(TransactItems=[_put("kept", v="0")])
+    for n in range(20):
+        dynamodb.transact_write_items(TransactItems=[_update("kept", str(n))])
+        dynamodb.put_item(TableName=TABLE, Item={**_key("gone"), "v": {"S": str(n)}})
+        dynamodb.update_item(
+            TableName=TABLE,
+            Key=_key("kept"),
+            UpdateExpression="SET w = :w",
+            ExpressionAttributeValues={":w": {"S": str(n)}},
+        )
+    dynamodb.delete_item(TableName=TABLE, Key=_key("gone"))
+    assert _items(dynamodb)["kept"]["w"] == {"S": "19"}
+    assert _live(Item) - before == 1  # the one item the table holds
+
+
+def test_without_the_fix_moto_keeps_every_item_it_ever_made():
+    # The reason for the fix, pinned: if moto stops tracking instances, the fix can go.
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        _make_table(client)
+        before = _live(Item)
+        for n in range(10):
+            client.put_item(TableName=TABLE, Item={**_key("same"), "v": {"S": str(n)}})
+        assert _live(Item) - before >= 10
 
 
 @pytest.fixture
