@@ -2,6 +2,7 @@
 isolation and undone item by item, and concurrent requests never meet half-written tables."""
 
 import gc
+import os
 import threading
 
 import boto3
@@ -231,29 +232,52 @@ def s3(tmp_path):
     undo()
 
 
-def _files(folder) -> list[bytes]:
-    return sorted(path.read_bytes() for path in folder.iterdir())
+def _stored(folder) -> bytes:
+    """What the folder holds: one store file, whatever the bucket holds."""
+    (store,) = folder.iterdir()
+    return store.read_bytes()
 
 
-def test_s3_keeps_each_objects_bytes_in_a_file_of_the_folder(s3):
+def test_s3_keeps_every_objects_bytes_in_one_file_of_the_folder(s3):
     client, folder = s3
-    bodies = [bytes([n]) * (1000 + n) for n in range(3)]
+    bodies = [bytes([65 + n]) * (1000 + n) for n in range(3)]
     for n, body in enumerate(bodies):
         client.put_object(Bucket="bucket-x", Key=f"uploads/{n}", Body=body)
-    assert _files(folder) == sorted(bodies)
+    assert all(body in _stored(folder) for body in bodies)
     got = client.get_object(Bucket="bucket-x", Key="uploads/1")["Body"].read()
     assert got == bodies[1]
     ranged = client.get_object(Bucket="bucket-x", Key="uploads/2", Range="bytes=0-9")
     assert ranged["Body"].read() == bodies[2][:10]
+    listed = client.list_objects_v2(Bucket="bucket-x")["Contents"]
+    assert [item["Size"] for item in listed] == [len(body) for body in bodies]
 
 
-def test_s3_objects_copied_replaced_and_deleted_keep_one_file_each(s3):
+def test_s3_objects_copied_replaced_and_deleted_keep_only_what_the_bucket_holds(s3):
     client, folder = s3
-    client.put_object(Bucket="bucket-x", Key="a", Body=b"first")
+    first, second = b"first-" * 1000, b"second" * 1000
+    client.put_object(Bucket="bucket-x", Key="a", Body=first)
     client.copy_object(Bucket="bucket-x", Key="b", CopySource={"Bucket": "bucket-x", "Key": "a"})
-    client.put_object(Bucket="bucket-x", Key="a", Body=b"second")
-    assert client.get_object(Bucket="bucket-x", Key="b")["Body"].read() == b"first"
-    assert client.get_object(Bucket="bucket-x", Key="a")["Body"].read() == b"second"
+    client.put_object(Bucket="bucket-x", Key="a", Body=second)
+    assert client.get_object(Bucket="bucket-x", Key="b")["Body"].read() == first
+    assert client.get_object(Bucket="bucket-x", Key="a")["Body"].read() == second
     client.delete_object(Bucket="bucket-x", Key="b")
     gc.collect()
-    assert _files(folder) == [b"second"]
+    # The runs of the replaced and the deleted object are holes now: their bytes are gone.
+    assert first not in _stored(folder)
+    assert second in _stored(folder)
+
+
+def test_an_object_written_in_parts_reads_back_whole(tmp_path):
+    store = moto_fixes.ObjectStore(tmp_path)
+    part = moto_fixes.ObjectFile(store)
+    part.write(b"hello ")
+    part.write(b"world")
+    part.seek(0)
+    assert part.read() == b"hello world"
+    part.seek(6)
+    part.write(b"W")
+    part.truncate(7)
+    part.seek(0)
+    assert (part.read(3), part.read()) == (b"hel", b"lo W")
+    assert part.seek(0, os.SEEK_END) == 7
+    store.close()
