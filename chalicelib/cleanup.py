@@ -17,11 +17,12 @@ one item is logged and counted, and the run goes on.
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import blobs, processing, records, settings
+from chalicelib import blobs, lifecycle, processing, records, settings
+from chalicelib.failures import Code
 from chalicelib.images import Failure, Image, Status, Upload, parse_iso
 from chalicelib.logs import log_event
 
@@ -102,22 +103,15 @@ def _expire_one(sweep: Sweep, upload: Upload) -> None:
     if blobs.head(upload.key) is not None:
         _redrive(sweep, upload)
         return
-    failure = Failure("upload_expired", "no upload arrived before its URL expired")
+    failure = Failure(Code.UPLOAD_EXPIRED, "no upload arrived before its URL expired")
     now = _iso(sweep.now)
     try:
         records.save_transition(
-            replace(
-                image,
-                status=Status.EXPIRED,
-                failure=failure,
-                updatedAt=now,
-                version=image.version + 1,
-            ),
-            replace(upload, status=Status.EXPIRED, failure=failure, processedAt=now),
+            *lifecycle.expire(image, upload, now, failure),
             upload_was=Status.AWAITING_UPLOAD,
             image_version_was=image.version,
         )
-    except records.Conflict:
+    except records.LostWrite:
         sweep.counts["raced"] += 1  # the upload arrived and was claimed meanwhile
         return
     sweep.counts["expired"] += 1
@@ -159,7 +153,7 @@ def _redrive(sweep: Sweep, upload: Upload) -> None:
     attempts = sweep.config.cleanup_max_attempts
     if upload.attempts >= attempts:
         message = f"processing did not finish after {upload.attempts} attempts"
-        if processing.fail_stuck(upload, processing.TIMEOUT, message):
+        if processing.fail_stuck(upload, Code.PROCESSING_TIMEOUT, message):
             sweep.counts["timedOut"] += 1
         return
     stale = sweep.ago(sweep.config.processing_lease_seconds)
@@ -180,14 +174,14 @@ def _current_image(sweep: Sweep, upload: Upload, superseded: Status) -> Image | 
         return image
     now = _iso(sweep.now)
     if image is None or image.status == Status.DELETED:
-        retired = replace(upload, status=Status.DELETED, deletedAt=now)
+        retired = lifecycle.retire(upload, Status.DELETED, now, None)
         blobs.delete([upload.key])
     else:
-        failure = Failure("superseded", "a newer upload replaced this one before it finished")
-        retired = replace(upload, status=superseded, failure=failure, processedAt=now)
+        failure = Failure(Code.SUPERSEDED, "a newer upload replaced this one before it finished")
+        retired = lifecycle.retire(upload, superseded, now, failure)
     try:
         records.save_upload(retired, upload_was=upload.status)
-    except records.Conflict:
+    except records.LostWrite:
         sweep.counts["raced"] += 1
         return None
     sweep.counts["retired"] += 1

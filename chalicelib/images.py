@@ -1,4 +1,5 @@
-"""The image record, its uploads (the processing log), statuses and legal transitions.
+"""The image record, its uploads (the processing log) and their statuses (chalicelib.lifecycle
+says which may follow which).
 
 An image is what a user sees: a title, a filename and the content currently served. Each
 upload of content for it (the first one and every replacement) is an Upload, one row of the
@@ -23,20 +24,6 @@ class Status(StrEnum):
 
 
 UNFINISHED = frozenset({Status.AWAITING_UPLOAD, Status.PROCESSING})
-
-# Which status may follow which. Anything may become deleted.
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.AWAITING_UPLOAD: frozenset({Status.PROCESSING, Status.EXPIRED, Status.FAILED}),
-    Status.PROCESSING: frozenset({Status.READY, Status.FAILED, Status.PROCESSING}),
-    Status.READY: frozenset({Status.AWAITING_UPLOAD}),
-    Status.FAILED: frozenset({Status.AWAITING_UPLOAD}),
-    Status.EXPIRED: frozenset({Status.AWAITING_UPLOAD, Status.PROCESSING}),
-    Status.DELETED: frozenset(),
-}
-
-
-def may_become(current: Status, new: Status) -> bool:
-    return new == Status.DELETED or new in TRANSITIONS[current]
 
 
 def now_iso() -> str:
@@ -111,7 +98,7 @@ class Image:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Image":
-        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields: dict[str, Any] = {n: item.get(n) for n in cls.__dataclass_fields__ if n in item}
         fields["status"] = Status(item["status"])
         fields["version"] = int(item["version"])
         if item.get("failure"):
@@ -188,10 +175,6 @@ def _content_from_item(item: dict[str, Any]) -> Content:
     )
 
 
-def content_to_item(content: Content) -> dict[str, Any]:
-    return asdict(content)
-
-
 @dataclass
 class Upload:
     """One row of the processing log: what happened to one upload of content."""
@@ -225,7 +208,7 @@ class Upload:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Upload":
-        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields: dict[str, Any] = {n: item.get(n) for n in cls.__dataclass_fields__ if n in item}
         fields["status"] = Status(item["status"])
         fields["attempts"] = int(item.get("attempts", 0))
         if item.get("durationMs") is not None:
