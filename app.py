@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
 
-from chalicelib import apikeys, collection, openapi, service, settings, uploadlog, validation
+from chalicelib import apikeys, collection, logs, openapi, service, settings, uploadlog, validation
 from chalicelib.web import (
     accepted,
     conventions,
@@ -22,6 +22,7 @@ app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
+app.register_middleware(logs.invocation, "all")  # first: it sees the answer conventions made
 app.register_middleware(conventions, "http")
 
 

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from chalicelib import aws, validation
 from chalicelib.errors import NotFound
 from chalicelib.images import Caller, now_iso
+from chalicelib.logs import metric
 
 PREFIX = "isk_"
 
@@ -111,6 +112,7 @@ def verify(presented: str | None) -> dict[str, str] | None:
 
 
 def record_use(key_id: str) -> None:
+    metric({"ApiKeyUses": 1}, dimensions={"KeyId": key_id})
     aws.table().update_item(
         Key=_key(key_id),
         UpdateExpression="SET lastUsedAt = :now ADD useCount :one",

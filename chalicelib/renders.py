@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from chalicelib import blobs, settings
 from chalicelib.errors import Conflict, Invalid, Unprocessable
 from chalicelib.images import Content, Image
-from chalicelib.logs import log_event
+from chalicelib.logs import log_event, metric
 from chalicelib.specs import Fit, RenderSpec, VariantSpec
 
 if TYPE_CHECKING:
@@ -81,8 +81,11 @@ def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) ->
     content = ready_content(image)
     spec = plan(asked, fmt, (content.width, content.height), config.max_pixels)
     key = blobs.render_key(image.id, cache_key(spec, content.sha256), EXTENSIONS[spec.format])
-    if not blobs.exists(key):
+    if blobs.exists(key):
+        metric({"RendersCached": 1})
+    else:
         make(image.id, key, spec, content, config)
+        metric({"RendersMade": 1})
     return blobs.presigned_get(key, spec.format, image.filename)
 
 
