@@ -63,14 +63,17 @@ OBJECT_GRANTS = {
         "renders/": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
     },
     "external_key": {},
+    # The pipeline reads the upload, writes variants (and the shared original), and removes
+    # what a failed or superseded upload leaves, renders of a replaced original included.
     "handle_upload": {
         "uploads/": ["s3:GetObject", "s3:DeleteObject"],
-        "variants/": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        "variants/": ["s3:PutObject", "s3:DeleteObject"],
         "renders/": ["s3:DeleteObject"],
     },
+    # The cleanup re-drives uploads through the same pipeline, and removes orphans.
     "cleanup": {
         "uploads/": ["s3:GetObject", "s3:DeleteObject"],
-        "variants/": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        "variants/": ["s3:PutObject", "s3:DeleteObject"],
         "renders/": ["s3:DeleteObject"],
     },
 }
@@ -87,25 +90,19 @@ ITEM_GRANTS = {
         "dynamodb:Query",
     ],
     "external_key": ["dynamodb:GetItem"],
-    "handle_upload": [
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:Query",
-    ],
+    # Reads an image with its upload (one BatchGetItem), writes transitions (PutItems in a
+    # transaction).
+    "handle_upload": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    # Plus its sweep position (GetItem/PutItem), the sweep index and purging tombstones.
     "cleanup": [
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
         "dynamodb:BatchWriteItem",
         "dynamodb:Query",
     ],
 }
-QUERIES_INDEXES = {"api_handler", "handle_upload", "cleanup"}
+QUERIES_INDEXES = {"api_handler", "cleanup"}
 
 
 def function_name(stage: str, handler: str) -> str:
