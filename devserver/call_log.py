@@ -104,6 +104,9 @@ def made_by_app() -> str | None:
     filename = frame.f_code.co_filename
     if filename != APP_FILE and not filename.startswith(APP_PACKAGE):
         return None
+    # The app's own frames around the call, up to the first frame that is neither the app's
+    # nor a library's (the Lambda runtime, a test, the local stack's server): a test's code
+    # that a test put inside the pipeline ends the walk, and so is no function's.
     handler = module = None
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -111,6 +114,8 @@ def made_by_app() -> str | None:
             handler = frame.f_code.co_name  # the outermost one is the function's handler
         elif filename.startswith(APP_PACKAGE):
             module = filename[len(APP_PACKAGE) :]
+        elif not _library(filename):
+            break
         frame = frame.f_back
     if handler is not None:
         return handler if handler in FUNCTIONS else "api_handler"
