@@ -457,6 +457,17 @@ def check_operations(report: Report, account: Account, project: Path) -> dict[st
         f"handle_upload: 2 retries, events up to 3600 s old, then the queue {queue}",
         seen,
     )
+    tracing = {
+        name: account.lambda_.get_function_configuration(FunctionName=name)
+        .get("TracingConfig", {})
+        .get("Mode")
+        for name in FUNCTIONS.values()
+    }
+    report.check(
+        set(tracing.values()) == {"Active"},
+        "X-Ray: tracing active on every function",
+        tracing,
+    )
     alarms = account.alarms()
     watched = {
         (
