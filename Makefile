@@ -71,7 +71,9 @@ deploy: vendor guard infra
 redrive: venv
 	$(PY) scripts/redrive.py --stage $(STAGE)
 
+# USER must be given: make would otherwise take the login name from the environment.
 admin: venv
+	@if [ "$(origin USER)" != "command line" ]; then echo "make admin: give USER=<name> EMAIL=<address>" >&2; exit 2; fi
 	$(PY) scripts/admin.py --stage $(STAGE) --user "$(USER)" --email "$(EMAIL)"
 
 # The test suite runs this too (tests/deploy/test_rehearsal.py).
