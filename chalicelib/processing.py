@@ -465,6 +465,7 @@ def _read_again(job: Job, upload_was: Status) -> None:
         raise Orphaned("superseded by a newer upload while it was processed")
     if upload.status != upload_was:
         raise Skip(f"the upload became {upload.status} while it was processed")
+    assert job.upload is not None  # _read_again follows a write of the claim this run holds
     if upload.claimedAt != job.upload.claimedAt:
         raise Skip("another run claimed the upload while this one processed it")
     job.image, job.upload = image, upload
