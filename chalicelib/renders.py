@@ -23,7 +23,7 @@ from chalicelib.errors import Conflict, Invalid, Unprocessable
 from chalicelib.images import Content, Image
 from chalicelib.imaging import formats
 from chalicelib.imaging.geometry import ROTATIONS, contained_size, covering_size
-from chalicelib.logs import log_event
+from chalicelib.logs import log_event, metric
 from chalicelib.specs import Fit, RenderSpec, VariantSpec
 
 if TYPE_CHECKING:
@@ -87,8 +87,11 @@ def stored(image: Image, params: Mapping[str, str], accept: str | None) -> tuple
     key = blobs.render_key(
         image.id, cache_key(spec, content.sha256), formats.named(spec.format).extension
     )
-    if not blobs.exists(key):
+    if blobs.exists(key):
+        metric({"RendersCached": 1})
+    else:
         make(image.id, key, spec, content, config)
+        metric({"RendersMade": 1})
     return key, spec.format
 
 

@@ -117,6 +117,13 @@ def provision(
     resources[dist_id] = distribution["Id"]
     _, policy = cfn.resource(template, "AWS::S3::BucketPolicy", holds)
     document = cfn.resolve(policy, parameters, resources, holds)["PolicyDocument"]
+    # Only the distribution's grant: moto holds every request as plain HTTP, so the TLS-only
+    # statement would deny them all (tests/deploy/test_parity.py, CLOUD_ONLY).
+    document["Statement"] = [
+        statement
+        for statement in document["Statement"]
+        if statement.get("Sid") != "DenyInsecureTransport"
+    ]
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region)
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
     name = keys_parameter(stage)

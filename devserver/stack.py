@@ -20,7 +20,8 @@ from chalice.local import LambdaContext
 from moto.server import ThreadedMotoServer
 
 from devserver import cdn, gateway, moto_fixes, provision
-from devserver.events import EventPump, Timer
+from devserver import template as cfn
+from devserver.events import EventPump, Retries, Timer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_FILE = str(ROOT / ".devserver" / "state.json")
@@ -171,6 +172,7 @@ def start(
         outputs.queue_url,
         _handler(app_module, "s3"),
         _context("process", 2048, 300),
+        _retries(outputs),
         drop=drop,
     ).start()
     timer = Timer(
@@ -185,6 +187,8 @@ def start(
         "appClientId": outputs.app_client_id,
         "bucket": outputs.bucket,
         "table": outputs.table,
+        "eventQueueUrl": outputs.queue_url,
+        "failureQueueUrl": outputs.failure_queue_url,
         "users": {name: provision.DEMO_PASSWORD for name in provision.DEMO_USERS},
         "cdn": os.environ.get("CDN_URL", "") if with_cdn else "",
         "cdnDistributionId": os.environ.get("CDN_DISTRIBUTION_ID", "") if with_cdn else "",
@@ -218,6 +222,19 @@ def _stopper(server: Any) -> Callable[[], None]:
         server.server_close()
 
     return stop
+
+
+def _retries(outputs: provision.Outputs) -> Retries:
+    """The template's retry policy for S3 events; the delay between tries is shorter here
+    (EVENT_RETRY_SECONDS, 30 s) than Lambda's (about one minute, then two)."""
+    parameters = cfn.parameter_defaults(cfn.load())
+    return Retries(
+        attempts=int(parameters["UploadRetryAttempts"]),
+        max_age_seconds=int(parameters["UploadEventMaxAgeSeconds"]),
+        delay_seconds=int(os.environ.get("EVENT_RETRY_SECONDS", "30")),
+        failure_queue_url=outputs.failure_queue_url,
+        function_arn=f"arn:aws:lambda:{REGION}:000000000000:function:image-service-local-handle_upload",
+    )
 
 
 def _handler(app_module: Any, kind: str) -> Any:
