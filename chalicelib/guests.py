@@ -9,7 +9,16 @@ uploader in the record and the log is the link (`link:{linkId}`).
 
 from typing import Any
 
-from chalicelib import blobs, cursors, image_operations, records, settings, table, validation
+from chalicelib import (
+    blobs,
+    cursors,
+    delivery,
+    image_operations,
+    records,
+    settings,
+    table,
+    validation,
+)
 from chalicelib.errors import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.images import Image, Status
 from chalicelib.sharelinks import Link
@@ -45,7 +54,9 @@ def _shown(image: Image) -> dict[str, Any]:
                 "width": variant.width,
                 "height": variant.height,
                 "format": variant.format,
-                "url": blobs.presigned_get(variant.key, variant.format),
+                "url": delivery.made_link(
+                    variant.key, variant.format, prefix=f"{blobs.VARIANTS}{image.id}/"
+                ),
             }
             for name, variant in content.variants.items()
         },
@@ -83,7 +94,7 @@ def content_url(image: Image, variant: str) -> str:
     if found is None:
         names = ", ".join(sorted(content.variants))
         raise NotFound(f"guests may fetch the variants {names} (and renders), not {variant!r}")
-    return blobs.presigned_get(found.key, found.format)
+    return delivery.made_link(found.key, found.format, prefix=f"{blobs.VARIANTS}{image.id}/")
 
 
 def upload_size(body: dict[str, Any]) -> int:

@@ -37,7 +37,7 @@ from chalicelib.images import (
 )
 from chalicelib.imaging import formats
 from chalicelib.lifecycle import Claim
-from chalicelib.logs import log_event
+from chalicelib.logs import bound, log_error, log_event, metric
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,11 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
         upload_id=parsed[1],
         take_over_claims_before=take_over_claims_before,
     )
+    with bound(imageId=job.image_id, uploadId=job.upload_id):
+        return _run(job)
+
+
+def _run(job: Job) -> str:
     try:
         for step in STEPS:
             step(job)
@@ -325,17 +330,21 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
     except Busy as busy:
         log_event("upload_busy", imageId=job.image_id, uploadId=job.upload_id, reason=str(busy))
         raise
-    except Exception:
+    except Exception as error:
+        log_error("upload_error", error, imageId=job.image_id, uploadId=job.upload_id)
         _release(job)
         raise
+    took = _elapsed_ms(job)
     log_event(
         "upload_ready",
         imageId=job.image_id,
         uploadId=job.upload_id,
         format=job.probe.format if job.probe else None,
-        durationMs=_elapsed_ms(job),
+        durationMs=took,
         attempt=job.upload.attempts if job.upload else None,
     )
+    metric({"UploadsReady": 1})
+    metric({"ProcessingTime": took}, unit="Milliseconds")
     return "ready"
 
 
@@ -368,6 +377,7 @@ def _fail(job: Job, code: Code, message: str, upload_was: Status = Status.PROCES
         message=message,
         attempt=job.upload.attempts if job.upload else None,
     )
+    metric({"UploadsFailed": 1}, dimensions={"Code": code})
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"
     # A ready upload whose original was overwritten through its URL cannot go back to the

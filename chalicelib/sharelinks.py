@@ -16,10 +16,9 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib import aws, table, validation
+from chalicelib import aws, records, table, validation
 from chalicelib.errors import Forbidden, Gone, Invalid, NotFound, NotSignedIn, TooLarge
 from chalicelib.images import Caller, now_iso, parse_iso
 
@@ -139,7 +138,7 @@ def of_collection(collection_id: str) -> list[dict[str, Any]]:
     """The collection's links, newest first (one Query)."""
     items = aws.table().query(
         IndexName=table.BY_OWNER.name,
-        KeyConditionExpression=Key("gsi1pk").eq(f"SHARES#{collection_id}"),
+        KeyConditionExpression=records.conditions().Key("gsi1pk").eq(f"SHARES#{collection_id}"),
         ScanIndexForward=False,
         Limit=MAX_LISTED,
     )["Items"]

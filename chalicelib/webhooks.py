@@ -21,10 +21,9 @@ import time
 import urllib.parse
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from chalicelib import apikeys, aws, events, settings, table, upstream, validation
+from chalicelib import apikeys, aws, events, records, settings, table, upstream, validation
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.images import Caller, now_iso
@@ -94,7 +93,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 def _all() -> list[dict[str, Any]]:
     return aws.table().query(
         IndexName=table.BY_OWNER.name,
-        KeyConditionExpression=Key("gsi1pk").eq("WEBHOOKS"),
+        KeyConditionExpression=records.conditions().Key("gsi1pk").eq("WEBHOOKS"),
         ScanIndexForward=False,
         Limit=MAX_WEBHOOKS,
     )["Items"]
@@ -125,8 +124,8 @@ def attempts(key_id: str, webhook_id: str, limit: int = 100) -> list[dict[str, A
     """The webhook's delivery attempts, newest first."""
     _of_key(key_id, webhook_id)
     items = aws.table().query(
-        KeyConditionExpression=Key("pk").eq(f"WEBHOOK#{webhook_id}")
-        & Key("sk").begins_with("ATTEMPT#"),
+        KeyConditionExpression=records.conditions().Key("pk").eq(f"WEBHOOK#{webhook_id}")
+        & records.conditions().Key("sk").begins_with("ATTEMPT#"),
         ScanIndexForward=False,
         Limit=limit,
     )["Items"]

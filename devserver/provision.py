@@ -1,10 +1,15 @@
 """Creates the service's resources in the local moto server, from infra/template.yaml.
 
-What the template declares (bucket settings, table keys and indexes, user pool, app client,
-admins group) is created from the template's own properties. What stands in for parts of
-the cloud that Chalice wires up on deploy (the S3 -> Lambda notification) is made here as
-S3 -> SQS, which the event pump drains; and the bus gets a rule to a queue that the
-devserver's bus consumer drains, standing in for the systems subscribed to it.
+What the template declares (bucket settings, table keys and indexes, user pool, app
+client, admins group, the upload failure queue, the events queue and bus) is created from
+the template's own properties, but for the bucket policy that refuses plain HTTP: moto
+holds every request to it as insecure (the local stack speaks HTTP on 127.0.0.1) and would
+refuse them all. What stands in for parts of the cloud that Chalice wires up on deploy (the
+S3 -> Lambda notification) is made here as S3 -> SQS, which the event pump drains; it sends
+an event that failed every try to the failure queue, as Lambda's on-failure destination
+does. The bus gets a rule to a queue that the devserver's bus consumer drains, standing in
+for the systems subscribed to it. The template's log groups and alarms are not made:
+locally the logs go to the console, and no CloudWatch watches them.
 """
 
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ class Outputs:
     app_client_id: str
     queue_url: str
     region: str
+    failure_queue_url: str = ""
     events_queue: str = ""
     events_queue_url: str = ""
     event_bus: str = ""
@@ -80,8 +86,10 @@ def provision(endpoint: str | None, region: str, stage: str = "local") -> Output
         _client("s3", endpoint, region), _client("sqs", endpoint, region), bucket, stage
     )
     sqs = _client("sqs", endpoint, region)
-    _, queue_props = cfn.resource(template, "AWS::SQS::Queue")
-    events_queue = cfn.resolve(queue_props, parameters, resources)
+    failures = create_queue(
+        sqs, cfn.resolve(cfn.properties(template, "UploadFailures"), parameters, resources)
+    )
+    events_queue = cfn.resolve(cfn.properties(template, "EventsQueue"), parameters, resources)
     events_queue_url = create_queue(sqs, events_queue)
     _, bus_props = cfn.resource(template, "AWS::Events::EventBus")
     bus = cfn.resolve(bus_props, parameters, resources)["Name"]
@@ -96,6 +104,7 @@ def provision(endpoint: str | None, region: str, stage: str = "local") -> Output
         client_id,
         queue_url,
         region,
+        failures,
         events_queue["QueueName"],
         events_queue_url,
         bus,
@@ -208,6 +217,7 @@ def create_user_pool(idp: Any, props: dict[str, Any]) -> dict[str, Any]:
         AutoVerifiedAttributes=props.get("AutoVerifiedAttributes", []),
         UsernameConfiguration=props.get("UsernameConfiguration", {}),
         AdminCreateUserConfig=_admin_create_user_config(props),
+        DeletionProtection=props.get("DeletionProtection", "INACTIVE"),
     )["UserPool"]
     return {"Id": pool["Id"], "Arn": pool["Arn"]}
 
