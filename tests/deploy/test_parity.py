@@ -188,7 +188,14 @@ def test_the_comparison_sees_every_setting_it_claims_to(created):
         "client.secret",
         "groups",
     }
-    assert set(created["table.indexes"]) == {"byOwner", "byCollection", "log", "logByDay", "sweep"}
+    assert set(created["table.indexes"]) == {
+        "byOwner",
+        "byCollection",
+        "log",
+        "logByDay",
+        "sweep",
+        "likeness",
+    }
 
 
 def test_an_index_renamed_in_the_template_only_is_reported(created):
