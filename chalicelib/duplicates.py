@@ -18,10 +18,12 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib import aws, fingerprint
+from chalicelib import aws, records
+from chalicelib.images import Status
+from chalicelib.imaging import fingerprint
 
 LIKENESS_INDEX = "likeness"
-# Unrelated images share a 13-bit band about once in 8192, so a full page means a library
+# Unrelated images share an 11-bit band about once in 2048, so a full page means a library
 # of hundreds of thousands of images, or many copies of one picture: the newest are read.
 PER_BAND = 25
 MAX_LISTED = 10  # duplicateOf names at most this many, nearest first
@@ -102,3 +104,32 @@ def candidates(
                 if other != image_id and distance <= fingerprint.MAX_DISTANCE:
                     near[other] = min(distance, near.get(other, distance))
     return near, examined, queries
+
+
+def find(image_id: str, value: int, owner_id: str, collection_id: str | None) -> Found:
+    """The owner's and the collection's images that look like this one, nearest first: the
+    index's candidates, each confirmed by its record (still ready, still in the scope,
+    still that picture: a replaced or deleted image's bands may not be gone yet)."""
+    scope_list = scopes(owner_id, collection_id)
+    near, examined, queries = candidates(image_id, value, scope_list)
+    if not near:
+        return Found([], examined, queries)
+    found, _ = records.images_and_upload_ids(set(near), set())
+    confirmed = [
+        other
+        for other, image in found.items()
+        if image.status == Status.READY
+        and image.content is not None
+        and image.content.knowledge is not None
+        and image.content.knowledge.fingerprint == _indexed(value, near[other], image)
+        and (image.ownerId == owner_id or (collection_id and image.collectionId == collection_id))
+    ]
+    confirmed.sort(key=lambda other: (near[other], other))
+    return Found(confirmed[:MAX_LISTED], examined, queries)
+
+
+def _indexed(value: int, distance: int, image: Any) -> str | None:
+    """The record's fingerprint if it is within the distance the index saw, else None."""
+    recorded = image.content.knowledge.fingerprint
+    within = fingerprint.distance(value, fingerprint.from_hex(recorded)) == distance
+    return recorded if within else None

@@ -15,7 +15,7 @@ Competitors run from .bench/venv, built here from scripts/bench-requirements.txt
 and the floor run from the interpreter running this script.
 
 - naive:   full decode, LANCZOS from full size for each variant, crop, rotate(180), save.
-- ours:    imaging.probe + imaging.make_variants.
+- ours:    imaging.probe + imaging.make_upload (the variants, and what knowing learns).
 - ours-pillow: the same with Pillow's resampler instead of cykooz.resizer's, as on Linux
            arm64, which has no cykooz.resizer wheel.
 - floor:   decode at the JPEG draft scale the largest variant needs, then encode a region of
@@ -123,7 +123,8 @@ def make_ours() -> Run:
 
     def run(data: bytes) -> list[bytes]:
         probe = imaging.probe(data, allowed_formats=formats, max_pixels=50_000_000)
-        return [variant.data for variant in imaging.make_variants(data, probe, DEFAULT_VARIANTS)]
+        made = imaging.make_upload(data, probe, DEFAULT_VARIANTS)  # variants and knowledge
+        return [variant.data for variant in made.variants]
 
     return run
 

@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +50,23 @@ def measure(folder: Path, repeat: int = REPEAT) -> list[dict[str, Any]]:
         if not path.exists():
             continue
         data = path.read_bytes()
-        probe = imaging.probe(data, allowed_formats=frozenset({probe_format(data)}), max_pixels=10**8)
+        probe = imaging.probe(
+            data, allowed_formats=frozenset({probe_format(data)}), max_pixels=10**8
+        )
         source = probe.oriented_size
-        shapes = [geometry.geometry(source, s.width, s.height, s.fit, s.rotate) for s in DEFAULT_VARIANTS]
+        shapes = [
+            geometry.geometry(source, s.width, s.height, s.fit, s.rotate) for s in DEFAULT_VARIANTS
+        ]
         working = decoding.decode(data, probe, geometry.needed_source_size(shapes, source))
         glance = knowing.glance(working.image)
         rows.append(
             {
                 "image": name,
                 "decoded": f"{working.image.width}x{working.image.height}",
-                "glance_ms": _median_ms(lambda: knowing.glance(working.image), repeat),
-                "placeholder_ms": _median_ms(lambda: placeholder.describe(glance), repeat),
-                "fingerprint_ms": _median_ms(lambda: fingerprint.dhash(glance), repeat),
-                "focus_ms": _median_ms(lambda: focus.focal_point(glance), repeat),
+                "glance_ms": _median_ms(partial(knowing.glance, working.image), repeat),
+                "placeholder_ms": _median_ms(partial(placeholder.describe, glance), repeat),
+                "fingerprint_ms": _median_ms(partial(fingerprint.dhash, glance), repeat),
+                "focus_ms": _median_ms(partial(focus.focal_point, glance), repeat),
             }
         )
     return rows

@@ -13,7 +13,7 @@ Debian's python3-skimage, fetched once into .cache/duplicates/):
       pan apart (crops of 80 % of the frame, offset by 20 %);
   other pictures (should not be found): every pair of distinct photos.
 
-Every hash is computed by imaging.make_variants from the file's bytes, as an upload is.
+Every hash is computed by imaging.make_upload from the file's bytes, as an upload is.
 """
 
 import io
@@ -29,7 +29,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chalicelib import fingerprint, imaging, settings  # noqa: E402
+from chalicelib import imaging, settings  # noqa: E402
+from chalicelib.imaging import fingerprint  # noqa: E402
 from tests.support.corpus import photos  # noqa: E402
 
 CACHE = ROOT / ".cache" / "duplicates"
@@ -87,7 +88,7 @@ def hash_of(data: bytes) -> int:
     probe = imaging.probe(
         data, allowed_formats=config.allowed_formats, max_pixels=config.max_pixels
     )
-    return imaging.make_variants(data, probe, config.variants).knowledge.fingerprint
+    return imaging.make_upload(data, probe, config.variants).knowledge.fingerprint
 
 
 def _save(image: Image.Image, fmt: str, **options) -> bytes:

@@ -6,29 +6,36 @@ for other pictures of the same scene taken a moment apart or from another place.
 here rather than taken from `imagehash` (whose dHash is the same dozen lines): that package
 needs numpy, scipy and PyWavelets, about 100 MB the upload function would carry for it.
 
+Pillow-free but for dhash itself: the band arithmetic is used by the duplicate index.
+
 Near-duplicates are found without a scan by multi-index hashing: the hash is cut into
 BANDS equal bands, and two hashes within MAX_DISTANCE bits (MAX_DISTANCE < BANDS) agree
 exactly on at least one band (pigeonhole), so one query per band finds every candidate.
 """
 
-from PIL import Image
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 BITS = 64
-# Five bands of 13, 13, 13, 13 and 12 bits: any two hashes within 4 bits share one. Wider
-# bands than 8 bits keep the chance that an unrelated image shares a band small (about
-# 5 in 8192 an image), so a query examines a handful of items even for a large library.
-BAND_WIDTHS = (13, 13, 13, 13, 12)
+# Six bands of 11 and 10 bits: any two hashes within 5 bits share one. Bands this wide keep
+# the chance that an unrelated image shares one small (about 6 in 2048 an image), so a
+# query examines a handful of items even for a large library.
+BAND_WIDTHS = (11, 11, 11, 11, 10, 10)
 BANDS = len(BAND_WIDTHS)
 # Measured on the labelled set (scripts/duplicates.py, docs/knowledge.md): re-encoded,
-# resized, converted and stripped copies of a photo lie within 3 bits of it; other photos,
-# even of the same scene, 15 or more.
+# resized, converted and stripped copies of a photo lie within 5 bits of it; other photos,
+# even of the same scene, 14 or more.
 MAX_DISTANCE = BANDS - 1
 
 _WIDTH, _HEIGHT = 9, 8
 
 
-def dhash(glance: Image.Image) -> int:
+def dhash(glance: "Image.Image") -> int:
     """The 64-bit difference hash of an image of any mode (transparency over white)."""
+    from PIL import Image  # the index's arithmetic below is used without Pillow
+
     if glance.mode in ("RGBA", "LA", "PA", "P"):
         flat = Image.new("RGB", glance.size, "white")
         flat.paste(glance.convert("RGBA"), mask=glance.convert("RGBA").getchannel("A"))

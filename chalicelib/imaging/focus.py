@@ -9,14 +9,14 @@ smoothed: a small subject wins over a large area of mild texture.
 
 A face detector would do better on portraits, but none fits the upload function: OpenCV's
 and MediaPipe's wheels are 40-100 MB with numpy, over Lambda's 250 MB unzipped budget with
-Pillow and boto3, and seconds of cold start (docs/knowledge.md).
+Pillow and boto3, and most of a second of cold start (measured: docs/knowledge.md).
 """
 
 import math
 
 from PIL import Image, ImageChops, ImageFilter
 
-CENTRE = (0.5, 0.5)
+from chalicelib.imaging.geometry import CENTRE
 
 _FINE_SIGMA = 1.0  # pixels of the glance: the detail a subject has
 _SURROUND_SIGMA = 8.0  # what the subject is set against
@@ -69,10 +69,3 @@ def _saliency(rgb: Image.Image) -> list[float]:
 
 def _fade(position: float) -> float:
     return min(1.0, position / _BORDER, (1.0 - position) / _BORDER)
-
-
-def cover_offset(scaled: int, box: int, focus: float) -> int:
-    """Where a cover crop of `box` pixels starts in a side scaled to `scaled` pixels, so that
-    the relative position `focus` is as near the crop's centre as the side allows."""
-    wanted = round(focus * scaled - box / 2)
-    return max(0, min(scaled - box, wanted))
