@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import blobs, cursors, records, settings, validation
+from chalicelib import blobs, cursors, records, refocus, settings, validation
 from chalicelib.access import Access
 from chalicelib.errors import (
     Conflict,
@@ -205,11 +205,12 @@ def _original_url(caller: Caller, image: Image, content: Content) -> str:
 def update_image(
     image: Image, body: dict[str, Any], *, if_match: int | None = None
 ) -> dict[str, Any]:
-    """PATCH: title, description, filename. Conditional on the version read; the loser of
+    """PATCH: title, description, filename, focus (which re-makes the cover variants around
+    it: chalicelib.refocus). Conditional on the version read; the loser of
     two concurrent edits gets 409 and must re-read (no edit is lost silently). A version
     bump by the pipeline alone is not a conflict unless the client named its version, in the
     body or, the standard way, as If-Match (which fails with 412 instead)."""
-    validation.only_fields(body, {"title", "description", "filename", "version"})
+    validation.only_fields(body, {"title", "description", "filename", "focus", "version"})
     changes: dict[str, Any] = {}
     for name, check in (
         ("title", lambda: validation.text(body, "title", max_length=200, single_line=True)),
@@ -220,8 +221,9 @@ def update_image(
             changes[name] = check()
             if changes[name] is None:
                 raise Invalid(f"{name} must be a string")
-    if not changes:
-        raise Invalid("nothing to change: send title, description or filename")
+    focus = refocus.parse(body["focus"]) if "focus" in body else None
+    if not changes and focus is None:
+        raise Invalid("nothing to change: send title, description, filename or focus")
     expected = body.get("version", image.version)
     if not isinstance(expected, int) or isinstance(expected, bool):
         raise Invalid("version must be an integer")
@@ -232,6 +234,8 @@ def update_image(
     if expected != image.version:
         raise Conflict(f"the image changed (version {image.version}); re-read and retry")
     for _ in range(3):
+        if focus is not None:
+            changes["content"] = refocus.refocused(image.id, image.content, focus)
         updated = Image(
             **{**image.__dict__, **changes, "updatedAt": now_iso(), "version": image.version + 1}
         )
@@ -252,8 +256,9 @@ def update_image(
     raise Conflict("the image changed while it was updated; re-read and retry")
 
 
-def _edited(image: Image) -> tuple[str, str, str]:
-    return (image.title, image.description, image.filename)
+def _edited(image: Image) -> tuple[str, str, str, Any]:
+    known = image.content.knowledge if image.content else None
+    return (image.title, image.description, image.filename, known and known.focus)
 
 
 def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[str, Any]:
@@ -327,11 +332,16 @@ def list_collection(access: Access, collection_id: str, params: dict[str, str]) 
 
 
 def list_images(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
-    validation.only_fields(params, {"limit", "cursor", "status", "collectionId"})
+    validation.only_fields(params, {"limit", "cursor", "status", "collectionId", "duplicates"})
     limit, status = cursors.page_params(params)
     start = cursors.decode(params.get("cursor"), records.OWNER_INDEX, f"OWNER#{caller.id}")
     page = records.images_of_owner(
-        caller.id, limit=limit, start=start, status=status, collection_id=params.get("collectionId")
+        caller.id,
+        limit=limit,
+        start=start,
+        status=status,
+        collection_id=params.get("collectionId"),
+        duplicates=validation.flag(params, "duplicates"),
     )
     return {
         "images": [image.public() for image in page.items],
