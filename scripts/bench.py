@@ -797,6 +797,23 @@ def report(results: dict) -> str:
     return "\n".join(parts)
 
 
+# --- knowledge at upload (issue 22) -------------------------------------------------------
+
+
+def knowledge_report(repeat: int) -> str:
+    """The cost of each step that learns about an upload (scripts/bench_knowledge.py); the
+    `ours` column above already includes them."""
+    import bench_knowledge
+
+    from tests.support.corpus import photos
+
+    rows = bench_knowledge.measure(photos(), repeat)
+    return "\nWhat each upload learns, per step:\n" + bench_knowledge.table(rows)
+
+
+# --- the command --------------------------------------------------------------------------
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="one small image, no competitors")
@@ -818,6 +835,8 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
+    if not args.smoke:
+        print(knowledge_report(args.repeat or REPEAT))
     print(f"results: {args.out / 'results.json'}")
     return 0
 

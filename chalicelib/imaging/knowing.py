@@ -4,7 +4,7 @@
                                                    → fingerprint → focus
 
 Each is one step over the same glance; nothing is decoded a second time, and the glance
-costs a box reduce of the decode (a few ms for a 20 MP photo's 3/8-scale decode).
+costs well under a millisecond whatever the size of the decode (see glance).
 """
 
 from PIL import Image
@@ -13,16 +13,20 @@ from chalicelib.imaging import fingerprint, focus, placeholder
 from chalicelib.imaging.facts import Knowledge
 
 GLANCE_SIDE = 64
+# Each glance pixel averages SAMPLES x SAMPLES pixels picked from the decode (nearest
+# neighbour): nearly the box average of its whole block, at a cost that does not grow with
+# the picture. Averaging every pixel of a 15 MP RGBA decode took 0.4-1 s on this machine.
+SAMPLES = 8
 
 
 def glance(image: Image.Image) -> Image.Image:
-    """The picture at most GLANCE_SIDE pixels a side: a box reduce by a whole factor (cheap,
-    no resampling filter), then a box resize of the few pixels left to the exact size."""
-    factor = max(1, max(image.size) // (2 * GLANCE_SIDE))
-    small = image.reduce(factor) if factor > 1 else image
-    scale = min(1.0, GLANCE_SIDE / max(small.size))
-    size = (max(1, round(small.width * scale)), max(1, round(small.height * scale)))
-    return small.resize(size, Image.Resampling.BOX) if size != small.size else small.copy()
+    """The picture at most GLANCE_SIDE pixels a side."""
+    scale = min(1.0, GLANCE_SIDE / max(image.size))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    sampled = (min(image.width, size[0] * SAMPLES), min(image.height, size[1] * SAMPLES))
+    if sampled != image.size:
+        image = image.resize(sampled, Image.Resampling.NEAREST)
+    return image.resize(size, Image.Resampling.BOX) if size != image.size else image.copy()
 
 
 def learn(seen: Image.Image) -> Knowledge:
