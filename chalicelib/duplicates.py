@@ -18,11 +18,10 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from chalicelib import aws, records
+from chalicelib import aws, records, table
 from chalicelib.images import Status
 from chalicelib.imaging import fingerprint
 
-LIKENESS_INDEX = "likeness"
 # Unrelated images share an 11-bit band about once in 2048, so a full page means a library
 # of hundreds of thousands of images, or many copies of one picture: the newest are read.
 PER_BAND = 25
@@ -57,10 +56,8 @@ def _band_item(
     image_id: str, scope: Scope, number: int, band: str, value: int, at: str
 ) -> dict[str, Any]:
     return {
-        "pk": f"IMG#{image_id}",
-        "sk": f"DUP#{scope.kind}#{number}",
-        "likePk": f"DUP#{scope.name}#{band}",
-        "likeSk": f"{at}#{image_id}",
+        **table.band_key(image_id, scope.kind, number),
+        **table.LIKENESS.attributes(f"{scope.name}#{band}", f"{at}#{image_id}"),
         "imageId": image_id,
         "fingerprint": fingerprint.to_hex(value),
     }
@@ -69,14 +66,13 @@ def _band_item(
 def index(image_id: str, value: int, owner_id: str, collection_id: str | None, at: str) -> None:
     """Write (or overwrite) the image's band items for its owner and collection; an image
     taken out of its collection loses that scope's items."""
-    table = aws.table()
-    with table.batch_writer() as batch:
+    with aws.table().batch_writer() as batch:
         for scope in scopes(owner_id, collection_id):
             for number, band in enumerate(fingerprint.bands(value)):
                 batch.put_item(Item=_band_item(image_id, scope, number, band, value, at))
         if collection_id is None:
             for number in range(fingerprint.BANDS):
-                batch.delete_item(Key={"pk": f"IMG#{image_id}", "sk": f"DUP#COLL#{number}"})
+                batch.delete_item(Key=table.band_key(image_id, "COLL", number))
 
 
 def candidates(
@@ -84,14 +80,16 @@ def candidates(
 ) -> tuple[dict[str, int], int, int]:
     """The images (other than `image_id`) whose indexed fingerprint lies within
     MAX_DISTANCE, with their distances; and how many items and queries that took."""
-    table = aws.table()
+    dynamodb = aws.table()
     near: dict[str, int] = {}
     examined = queries = 0
     for scope in scope_list:
         for band in fingerprint.bands(value):
-            response = table.query(
-                IndexName=LIKENESS_INDEX,
-                KeyConditionExpression=Key("likePk").eq(f"DUP#{scope.name}#{band}"),
+            response = dynamodb.query(
+                IndexName=table.LIKENESS.name,
+                KeyConditionExpression=Key(table.LIKENESS.pk).eq(
+                    table.LIKENESS.partition(f"{scope.name}#{band}")
+                ),
                 Limit=PER_BAND,
                 ScanIndexForward=False,
                 ProjectionExpression="imageId, fingerprint",
