@@ -259,9 +259,8 @@ def update_image(
     return lifecycle.retrying(image, write, read_again, lost=records.LostWrite, gave_up=changed)
 
 
-def _edited(image: Image) -> tuple[str, str, str, Any]:
-    known = image.content.knowledge if image.content else None
-    return (image.title, image.description, image.filename, known and known.focus)
+def _edited(image: Image) -> tuple[str, str, str]:
+    return (image.title, image.description, image.filename)
 
 
 def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[str, Any]:
