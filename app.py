@@ -9,6 +9,7 @@ from chalicelib import (
     apikeys,
     collection,
     image_operations,
+    logs,
     openapi,
     settings,
     uploadlog,
@@ -30,6 +31,7 @@ app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
+app.register_middleware(logs.invocation, "all")  # first: it sees the answer conventions made
 app.register_middleware(conventions, "http")
 
 

@@ -124,7 +124,6 @@ def content_disposition(name: str) -> str:
 class Head:
     size: int
     etag: str
-    last_modified: Any
 
 
 def head(key: str) -> Head | None:
@@ -135,7 +134,7 @@ def head(key: str) -> Head | None:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
-    return Head(response["ContentLength"], response["ETag"], response["LastModified"])
+    return Head(response["ContentLength"], response["ETag"])
 
 
 def read(key: str, max_bytes: int, if_match: str | None = None) -> bytes | None:

@@ -130,7 +130,7 @@ class Image:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Image":
-        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields: dict[str, Any] = {n: item.get(n) for n in cls.__dataclass_fields__ if n in item}
         fields["status"] = Status(item["status"])
         fields["version"] = int(item["version"])
         if item.get("failure"):
@@ -229,10 +229,6 @@ def _knowledge_from_item(item: dict[str, Any]) -> Knowledge:
     )
 
 
-def content_to_item(content: Content) -> dict[str, Any]:
-    return asdict(content)
-
-
 @dataclass
 class Upload:
     """One row of the processing log: what happened to one upload of content."""
@@ -266,7 +262,7 @@ class Upload:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Upload":
-        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields: dict[str, Any] = {n: item.get(n) for n in cls.__dataclass_fields__ if n in item}
         fields["status"] = Status(item["status"])
         fields["attempts"] = int(item.get("attempts", 0))
         if item.get("durationMs") is not None:

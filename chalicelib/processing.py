@@ -43,7 +43,7 @@ from chalicelib.images import (
 )
 from chalicelib.imaging import fingerprint, formats
 from chalicelib.lifecycle import Claim
-from chalicelib.logs import log_event
+from chalicelib.logs import bound, log_error, log_event, metric
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +361,11 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
         upload_id=parsed[1],
         take_over_claims_before=take_over_claims_before,
     )
+    with bound(imageId=job.image_id, uploadId=job.upload_id):
+        return _run(job)
+
+
+def _run(job: Job) -> str:
     try:
         for step in STEPS:
             step(job)
@@ -372,20 +377,24 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
     except Busy as busy:
         log_event("upload_busy", imageId=job.image_id, uploadId=job.upload_id, reason=str(busy))
         raise
-    except Exception:
+    except Exception as error:
+        log_error("upload_error", error, imageId=job.image_id, uploadId=job.upload_id)
         _release(job)
         raise
+    took = _elapsed_ms(job)
     log_event(
         "upload_ready",
         imageId=job.image_id,
         uploadId=job.upload_id,
         format=job.probe.format if job.probe else None,
-        durationMs=_elapsed_ms(job),
+        durationMs=took,
         attempt=job.upload.attempts if job.upload else None,
         duplicateOf=job.lookalikes.ids if job.lookalikes else None,
         # Counted, not timed: the duplicate index items this upload's queries read.
         duplicatesExamined=job.lookalikes.examined if job.lookalikes else None,
     )
+    metric({"UploadsReady": 1})
+    metric({"ProcessingTime": took}, unit="Milliseconds")
     return "ready"
 
 
@@ -418,6 +427,7 @@ def _fail(job: Job, code: Code, message: str, upload_was: Status = Status.PROCES
         message=message,
         attempt=job.upload.attempts if job.upload else None,
     )
+    metric({"UploadsFailed": 1}, dimensions={"Code": code})
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"
     # A ready upload whose original was overwritten through its URL cannot go back to the
@@ -505,6 +515,7 @@ def _read_again(job: Job, upload_was: Status) -> None:
         raise Orphaned("superseded by a newer upload while it was processed")
     if upload.status != upload_was:
         raise Skip(f"the upload became {upload.status} while it was processed")
+    assert job.upload is not None  # _read_again follows a write of the claim this run holds
     if upload.claimedAt != job.upload.claimedAt:
         raise Skip("another run claimed the upload while this one processed it")
     job.image, job.upload = image, upload

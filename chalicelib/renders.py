@@ -26,7 +26,7 @@ from chalicelib.errors import Conflict, Invalid, Unprocessable
 from chalicelib.images import Content, Image
 from chalicelib.imaging import formats
 from chalicelib.imaging.geometry import CENTRE, ROTATIONS, contained_size, covering_size
-from chalicelib.logs import log_event
+from chalicelib.logs import log_event, metric
 from chalicelib.specs import Fit, RenderSpec, VariantSpec
 
 if TYPE_CHECKING:
@@ -90,8 +90,11 @@ def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) ->
     key = blobs.render_key(
         image.id, cache_key(spec, content.sha256), formats.named(spec.format).extension
     )
-    if not blobs.exists(key):
+    if blobs.exists(key):
+        metric({"RendersCached": 1})
+    else:
         make(image.id, key, spec, content, config)
+        metric({"RendersMade": 1})
     return blobs.presigned_get(key, spec.format, image.filename)
 
 

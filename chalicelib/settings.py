@@ -31,6 +31,7 @@ class Settings:
     user_pool_id: str
     user_pool_arn: str
     app_client_id: str
+    stage: str = "local"  # the metrics' Stage dimension
     max_upload_bytes: int = 25 * MB
     max_direct_upload_bytes: int = 4 * MB
     max_pixels: int = 50_000_000
@@ -174,6 +175,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         user_pool_arn=env.get("USER_POOL_ARN")
         or f"arn:aws:cognito-idp:{region}:000000000000:userpool/{pool_id}",
         app_client_id=_require(env, "APP_CLIENT_ID"),
+        stage=env.get("STAGE", "local"),
         max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 25 * MB),
         max_direct_upload_bytes=_int(env, "MAX_DIRECT_UPLOAD_BYTES", 4 * MB),
         max_pixels=_int(env, "MAX_PIXELS", 50_000_000),

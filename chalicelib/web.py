@@ -13,12 +13,16 @@ from chalice import Chalice, Response
 from chalicelib import access, errors, validation
 from chalicelib.access import Access
 
+# What Chalice's Response takes as headers (a header may repeat as a list).
+Headers = dict[str, str | list[str]]
+
 
 class View:
     """What a view gets: the caller and the request's parts, already checked."""
 
     def __init__(self, app: Chalice, *, api_key: bool = False):
         request = app.current_request
+        assert request is not None  # a view runs only inside a request
         self.request = request
         self.caller = (access.caller_from_api_key if api_key else access.caller_from_context)(
             request.context
@@ -69,7 +73,7 @@ def view(app: Chalice, *, api_key: bool = False) -> Callable:
 
 
 def redirect(url: str, *, vary: str | None = None) -> Response:
-    headers = {"Location": url, "Cache-Control": "private, max-age=60"}
+    headers: Headers = {"Location": url, "Cache-Control": "private, max-age=60"}
     if vary:
         headers["Vary"] = vary
     return Response(body="", status_code=307, headers=headers)
@@ -77,7 +81,7 @@ def redirect(url: str, *, vary: str | None = None) -> Response:
 
 # JSON that carries presigned links (upload forms, download URLs) is a credential for a few
 # minutes: no shared cache may keep it, and no browser should store it.
-PRIVATE = {"Cache-Control": "private, no-store"}
+PRIVATE: Headers = {"Cache-Control": "private, no-store"}
 
 
 def created(body: Any, location: str, *, private: bool = False) -> Response:
@@ -88,7 +92,7 @@ def accepted(body: Any, location: str) -> Response:
     return Response(body=body, status_code=202, headers=_located(location, False))
 
 
-def _located(location: str, private: bool) -> dict[str, str]:
+def _located(location: str, private: bool) -> Headers:
     return {"Location": location, **(PRIVATE if private else {})}
 
 
@@ -111,7 +115,7 @@ def _tags(raw: str) -> list[int | None]:
 
 def versioned(version: int, render: Callable[[], Any], *, not_modified: bool) -> Response:
     """A record's answer with its ETag; 304 (no body) when the caller already has it."""
-    headers = {"ETag": etag(version), **PRIVATE}
+    headers: Headers = {"ETag": etag(version), **PRIVATE}
     if not_modified:
         return Response(body="", status_code=304, headers=headers)
     return Response(body=render(), status_code=200, headers=headers)

@@ -124,7 +124,7 @@ def asset(name: str) -> Response:
     path = _files().get(name)
     if path is None:
         return _not_found(name)
-    headers = {
+    headers: dict[str, str | list[str]] = {
         "Content-Type": CONTENT_TYPES[path.suffix],
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

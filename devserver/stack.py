@@ -20,7 +20,8 @@ from chalice.local import LambdaContext
 from moto.server import ThreadedMotoServer
 
 from devserver import gateway, moto_fixes, provision
-from devserver.events import EventPump, Timer
+from devserver import template as cfn
+from devserver.events import EventPump, Retries, Timer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_FILE = str(ROOT / ".devserver" / "state.json")
@@ -149,6 +150,7 @@ def start(
         outputs.queue_url,
         _handler(app_module, "s3"),
         _context("process", 2048, 300),
+        _retries(outputs),
         drop=drop,
     ).start()
     timer = Timer(
@@ -163,6 +165,8 @@ def start(
         "appClientId": outputs.app_client_id,
         "bucket": outputs.bucket,
         "table": outputs.table,
+        "eventQueueUrl": outputs.queue_url,
+        "failureQueueUrl": outputs.failure_queue_url,
         "users": {name: provision.DEMO_PASSWORD for name in provision.DEMO_USERS},
     }
     state_path = Path(state_file)
@@ -185,6 +189,19 @@ def start(
         [stop_server, pump.stop, timer.stop],
         moto.stop,
         [forget_state, lambda: shutil.rmtree(objects, ignore_errors=True)],
+    )
+
+
+def _retries(outputs: provision.Outputs) -> Retries:
+    """The template's retry policy for S3 events; the delay between tries is shorter here
+    (EVENT_RETRY_SECONDS, 30 s) than Lambda's (about one minute, then two)."""
+    parameters = cfn.parameter_defaults(cfn.load())
+    return Retries(
+        attempts=int(parameters["UploadRetryAttempts"]),
+        max_age_seconds=int(parameters["UploadEventMaxAgeSeconds"]),
+        delay_seconds=int(os.environ.get("EVENT_RETRY_SECONDS", "30")),
+        failure_queue_url=outputs.failure_queue_url,
+        function_arn=f"arn:aws:lambda:{REGION}:000000000000:function:image-service-local-handle_upload",
     )
 
 

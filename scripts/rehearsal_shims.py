@@ -170,6 +170,106 @@ class CognitoUserPoolGroup(_Kept, CloudFormationModel):
         _idp(account_id, region_name).delete_group(_POOLS_OF.pop(resource_name), resource_name)
 
 
+class S3BucketPolicy(_Kept, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::S3::BucketPolicy (no CFN model in moto 5.2)."""
+
+    __module__ = "moto.s3.rehearsal_shims"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "S3BucketPolicy":
+        import json
+
+        from moto.s3.models import s3_backends
+
+        properties = cloudformation_json["Properties"]
+        bucket = properties["Bucket"]
+        document = json.dumps(properties["PolicyDocument"]).encode()
+        s3_backends[account_id]["aws"].put_bucket_policy(bucket, document)
+        return cls(bucket, {})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        from moto.s3.models import s3_backends
+
+        s3_backends[account_id]["aws"].delete_bucket_policy(resource_name)
+
+
+class CloudWatchAlarm(_Kept, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::CloudWatch::Alarm (no CFN model in moto 5.2)."""
+
+    __module__ = "moto.cloudwatch.rehearsal_shims"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "CloudWatchAlarm":
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        p = cloudformation_json["Properties"]
+        name = p.get("AlarmName", resource_name)
+        cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name,
+            namespace=p["Namespace"],
+            metric_name=p["MetricName"],
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p["Period"]),
+            threshold=float(p["Threshold"]),
+            statistic=p["Statistic"],
+            description=p.get("AlarmDescription", ""),
+            dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in p["Dimensions"]],
+            alarm_actions=p.get("AlarmActions") or [],
+            treat_missing_data=p.get("TreatMissingData"),
+        )
+        return cls(name, {})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
 def s3_filter_rule_names_in_either_case() -> None:
     """Real AWS: S3 takes a notification FilterRule `Prefix` (Chalice's casing) as `prefix`."""
     from moto.s3.responses import S3Response
@@ -300,6 +400,8 @@ SHIMS = [
     CognitoUserPool,
     CognitoUserPoolClient,
     CognitoUserPoolGroup,
+    S3BucketPolicy,
+    CloudWatchAlarm,
     s3_filter_rule_names_in_either_case,
     api_gateway_imports_swagger_2,
     api_gateway_mock_integrations_need_no_uri,

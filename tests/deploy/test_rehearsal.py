@@ -47,6 +47,9 @@ def test_the_rehearsal_runs_the_users_commands_in_order(rehearsal):
     assert commands == [
         "make infra",
         "chalice deploy",
+        "infra connect",
+        "make admin",
+        "make redrive",
         "chalice deploy (again)",
         "chalice delete",
         "infra delete",
@@ -89,6 +92,24 @@ def test_delete_leaves_only_the_retained_bucket_table_and_user_pool(rehearsal):
     assert left["buckets"][0].startswith("image-service-rehearsal-")
     for kind in ("functions", "roles", "rules", "rest_apis", "stacks", "notifications"):
         assert not left[kind], kind
+    assert not left["queues"] and not left["alarms"]
+
+
+def test_the_deployed_stage_can_be_operated(rehearsal):
+    checks = {check["what"]: check["ok"] for check in rehearsal["checks"]}
+    operations = rehearsal["created"]["operations"]
+
+    assert checks[
+        "handle_upload: 2 retries, events up to 3600 s old, then the queue "
+        "image-service-rehearsal-upload-failures"
+    ]
+    assert operations["queue"].endswith(":image-service-rehearsal-upload-failures")
+    assert len(operations["alarms"]) == 9  # the queue's depth; errors, throttles of 4 functions
+    assert set(operations["log_groups"].values()) == {365}  # prod's LOG_RETENTION_DAYS
+    assert checks["user pool: deletion protection on"]
+    assert checks[
+        "make admin: first-admin in admins, email verified, a temporary password to change"
+    ]
 
 
 def test_every_shim_is_listed_with_what_real_aws_does_and_documented(rehearsal):
