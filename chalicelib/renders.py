@@ -8,7 +8,7 @@ served by S3 itself through a 307 to a presigned GET. `redirect_for` runs these 
 
     parse → validate → negotiate → plan → cache key → look up
           → (on a miss) choose source → read → render → store
-          → presigned GET
+          → link (chalicelib.delivery)
 
 Everything up to the look-up is pure and cheap: a cache hit or a refused parameter never
 imports Pillow, which only the render step loads.
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import blobs, settings
+from chalicelib import blobs, delivery, settings
 from chalicelib.errors import Conflict, Invalid, Unprocessable
 from chalicelib.images import Content, Image
 from chalicelib.imaging import formats
@@ -79,7 +79,13 @@ class Params:
 
 
 def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) -> str:
-    """A presigned GET of the render `params` describe, made and stored first if needed."""
+    """A link to the render `params` describe, made and stored first if needed."""
+    key, fmt = stored(image, params, accept)
+    return delivery.made_link(key, fmt, image.filename)
+
+
+def stored(image: Image, params: Mapping[str, str], accept: str | None) -> tuple[str, str]:
+    """(key, format) of the render `params` describe, made and stored first if needed."""
     config = settings.get()
     asked = validate(parse(params), config)
     fmt = negotiate(asked.format, accept)
@@ -95,7 +101,15 @@ def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) ->
     else:
         make(image.id, key, spec, content, config)
         metric({"RendersMade": 1})
-    return blobs.presigned_get(key, spec.format, image.filename)
+    return key, spec.format
+
+
+def varies_on(params: Mapping[str, str]) -> str | None:
+    """The request header a render's answer depends on: Accept, only when the format is
+    negotiated. A named format is the same answer for every client, and a cache keyed by
+    Accept for it would hold one copy per browser's header."""
+    asked = (params.get("format") or AUTO).strip().lower()
+    return "Accept" if asked == AUTO else None
 
 
 def parse(params: Mapping[str, str]) -> Params:
@@ -251,7 +265,7 @@ def make(
     if data is None:
         raise Conflict("the image's content changed while rendering; try again")
     encoded = render(data, spec, config)
-    blobs.write(key, encoded.data, encoded.content_type, blobs.RENDER_CACHE_CONTROL)
+    blobs.write(key, encoded.data, encoded.content_type)
     log_event(
         "render_made",
         imageId=image_id,

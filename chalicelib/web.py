@@ -3,6 +3,8 @@ place domain errors become HTTP errors, and the HTTP conventions every answer fo
 (request ids, Location, ETag and conditional requests, Cache-Control)."""
 
 import functools
+import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -47,6 +49,14 @@ class View:
             return None
         versions = [version for version in _tags(raw) if version is not None]
         return versions[0] if len(versions) == 1 else -1
+
+    def holds(self, tag: str) -> bool:
+        """If-None-Match names this ETag (weak comparison, as RFC 9110 says for GET)."""
+        raw = self.headers.get("if-none-match")
+        if raw is None:
+            return False
+        held = {part.strip().removeprefix("W/") for part in raw.split(",")}
+        return "*" in held or tag.removeprefix("W/") in held
 
     def not_modified(self, version: int) -> bool:
         """If-None-Match names this version (weak comparison, as RFC 9110 says for GET)."""
@@ -119,6 +129,22 @@ def versioned(version: int, render: Callable[[], Any], *, not_modified: bool) ->
     if not_modified:
         return Response(body="", status_code=304, headers=headers)
     return Response(body=render(), status_code=200, headers=headers)
+
+
+# JSON without links (listings, members, the upload log) may be kept by the browser, which
+# asks again each time (no-cache) and gets a 304 while nothing changed. No Vary: the answer
+# depends on the caller, and private keeps it out of every shared cache.
+REVALIDATE = {"Cache-Control": "private, no-cache"}
+
+
+def listing(v: View, body: Any) -> Response:
+    """A JSON answer with an ETag of its content; 304 (no body) when the caller holds it."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    tag = f'W/"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
+    headers: dict[str, str | list[str]] = {"ETag": tag, **REVALIDATE}
+    if v.holds(tag):
+        return Response(body="", status_code=304, headers=headers)
+    return Response(body=body, status_code=200, headers=headers)
 
 
 def base_path(request: Any) -> str:

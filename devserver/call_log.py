@@ -38,7 +38,9 @@ ENTRY_MODULES = {"processing.py": "handle_upload", "cleanup.py": "cleanup"}
 class Call:
     service: str  # botocore's service name: "s3", "dynamodb"
     operation: str  # "GetObject", "TransactWriteItems.Put", "PresignedPost"
-    resource: str  # "bucket/key", "bucket?prefix=p", "table", "table/index/name"
+    # "bucket/key", "bucket?prefix=p", "table", "table/index/name", an SSM parameter's
+    # name, a CloudFront distribution's id
+    resource: str
     function: str = ""  # a FUNCTIONS value, or "" when no function can be named
 
     def line(self) -> str:
@@ -55,6 +57,10 @@ def _s3_calls(operation: str, params: dict[str, Any]) -> Iterator[Call]:
     if operation == "DeleteObjects":
         for item in params.get("Delete", {}).get("Objects", []):
             yield Call("s3", operation, f"{bucket}/{item['Key']}")
+    elif operation == "CopyObject":
+        yield Call("s3", operation, f"{bucket}/{params['Key']}")
+        source = params.get("CopySource", {})
+        yield Call("s3", "GetObject", f"{source.get('Bucket', '')}/{source.get('Key', '')}")
     elif operation in ("ListObjectsV2", "ListObjects"):
         yield Call("s3", operation, f"{bucket}?prefix={params.get('Prefix', '')}")
     elif "Key" in params:
@@ -83,6 +89,10 @@ def describe(service: str, operation: str, params: dict[str, Any]) -> list[Call]
         return list(_s3_calls(operation, params))
     if service == "dynamodb":
         return list(_dynamodb_calls(operation, params))
+    if service == "ssm":
+        return [Call(service, operation, params.get("Name", ""))]
+    if service == "cloudfront":
+        return [Call(service, operation, params.get("DistributionId", ""))]
     return [Call(service, operation, "")]
 
 

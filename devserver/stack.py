@@ -19,7 +19,7 @@ import boto3
 from chalice.local import LambdaContext
 from moto.server import ThreadedMotoServer
 
-from devserver import gateway, moto_fixes, provision
+from devserver import cdn, gateway, moto_fixes, provision
 from devserver import template as cfn
 from devserver.events import EventPump, Retries, Timer
 
@@ -44,6 +44,7 @@ class Running:
     _workers: list[Callable[[], None]] = field(default_factory=list)
     _moto_stop: Callable[[], None] = lambda: None
     _leftovers: list[Callable[[], None]] = field(default_factory=list)
+    cdn: str = ""  # the local CDN's URL when it plays the CDN stage option
 
     def stop(self) -> None:
         """Stop the gateway, the event pump and the timer together, waiting at most
@@ -90,6 +91,7 @@ def start(
     drop_events: re.Pattern[str] | None = None,
     state_file: str = DEFAULT_STATE_FILE,
     extra_env: dict[str, str] | None = None,
+    with_cdn: bool = False,
 ) -> Running:
     objects = Path(tempfile.mkdtemp(prefix=f"image-service-objects-{os.getpid()}-"))
     moto_fixes.apply(objects)
@@ -118,6 +120,18 @@ def start(
             "CLEANUP_RATE_MINUTES": "1",
         }
     )
+    edge = None
+    if with_cdn:
+        edge = cdn.listen(host)
+        cdn_url = f"http://{host}:{edge.server_address[1]}"
+        made = cdn.provision(endpoint, REGION, "local", outputs.bucket)
+        os.environ.update(
+            {
+                "CDN_URL": cdn_url,
+                "CDN_DISTRIBUTION_ID": made.distribution_id,
+                "CDN_KEYS_PARAMETER": made.keys_parameter,
+            }
+        )
     # Locally an upload's event arrives within a second and a photo processes in about
     # one, so a record still waiting after half a minute needs the cleanup; in the cloud
     # the default (five minutes) leaves room for Lambda's own retries first.
@@ -138,6 +152,14 @@ def start(
     verifier = gateway.TokenVerifier(endpoint, REGION, outputs.user_pool_id, outputs.app_client_id)
     server = gateway.serve(app, verifier, host, port)
     api_url = f"http://{host}:{server.server_address[1]}"
+    workers: list[Callable[[], None]] = []
+    if edge is not None:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+        checker = cdn.Edge(
+            os.environ["CDN_URL"], os.environ["CDN_DISTRIBUTION_ID"], endpoint, REGION
+        )
+        cdn.serve(edge, checker, s3, outputs.bucket)
+        workers.append(_stopper(edge))
 
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
     drop = (
@@ -168,14 +190,15 @@ def start(
         "eventQueueUrl": outputs.queue_url,
         "failureQueueUrl": outputs.failure_queue_url,
         "users": {name: provision.DEMO_PASSWORD for name in provision.DEMO_USERS},
+        "cdn": os.environ.get("CDN_URL", "") if with_cdn else "",
+        "cdnDistributionId": os.environ.get("CDN_DISTRIBUTION_ID", "") if with_cdn else "",
+        "cdnKeysParameter": os.environ.get("CDN_KEYS_PARAMETER", "") if with_cdn else "",
     }
     state_path = Path(state_file)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=2))
 
-    def stop_server() -> None:
-        server.shutdown()
-        server.server_close()
+    stop_server = _stopper(server)
 
     def forget_state() -> None:
         state_path.unlink(missing_ok=True)
@@ -186,10 +209,19 @@ def start(
         outputs,
         app_module,
         pump,
-        [stop_server, pump.stop, timer.stop],
+        [stop_server, *workers, pump.stop, timer.stop],
         moto.stop,
         [forget_state, lambda: shutil.rmtree(objects, ignore_errors=True)],
+        cdn=state["cdn"],
     )
+
+
+def _stopper(server: Any) -> Callable[[], None]:
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
 
 
 def _retries(outputs: provision.Outputs) -> Retries:

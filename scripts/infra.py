@@ -34,6 +34,20 @@ OUTPUT_VARIABLES = {
     "UserPoolArn": "USER_POOL_ARN",
     "AppClientId": "APP_CLIENT_ID",
 }
+# The CDN stage option's outputs, when the stack has it (both public key slots empty: none).
+CDN_OUTPUT_VARIABLES = {"CdnUrl": "CDN_URL", "CdnDistributionId": "CDN_DISTRIBUTION_ID"}
+
+
+def keys_parameter(stage: str) -> str:
+    """The SSM SecureString holding a stage's CloudFront signing keys (scripts/cdn_keys.py)."""
+    return f"/image-service/{stage}/cdn-signing-keys"
+
+
+def public_keys_file(stage: str, chalice_dir: Path = CHALICE_DIR) -> Path:
+    """The stage's CloudFront public keys (slots a and b; public, so kept with the stage)."""
+    return chalice_dir / f"cdn-keys-{stage}.json"
+
+
 # The outputs `connect` reads: handle_upload's retry policy and on-failure destination.
 FAILED_EVENT_OUTPUTS = ("UploadFailureQueueArn", "UploadRetryAttempts", "UploadEventMaxAgeSeconds")
 
@@ -61,6 +75,9 @@ OBJECT_GRANTS = {
         "uploads/": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
         "variants/": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
         "renders/": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        # An embed link is a copy (GetObject on its source, PutObject on it), deleted with
+        # its image or when revoked.
+        "links/": ["s3:PutObject", "s3:DeleteObject"],
     },
     "external_key": {},
     # The pipeline reads the upload, writes variants (and the shared original), and removes
@@ -91,8 +108,14 @@ ITEM_GRANTS = {
     ],
     "external_key": ["dynamodb:GetItem"],
     # Reads an image with its upload (one BatchGetItem), writes transitions (PutItems in a
-    # transaction).
-    "handle_upload": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    # transaction), looks for look-alikes in the likeness index (Query) and files the
+    # picture's fingerprint bands (BatchWriteItem).
+    "handle_upload": [
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    ],
     # Plus its sweep position (GetItem/PutItem), the sweep index and purging tombstones.
     "cleanup": [
         "dynamodb:GetItem",
@@ -102,7 +125,9 @@ ITEM_GRANTS = {
         "dynamodb:Query",
     ],
 }
-QUERIES_INDEXES = {"api_handler", "cleanup"}
+QUERIES_INDEXES = {"api_handler", "handle_upload", "cleanup"}
+# The CDN stage option's signing keys and invalidations: the API signs links and deletes.
+USES_CDN = {"api_handler"}
 
 
 def function_name(stage: str, handler: str) -> str:
@@ -119,7 +144,13 @@ def failure_queue_arn(stage: str, region: str, account: str) -> str:
 
 
 def policy_document(
-    stage: str, handler: str, bucket: str, table: str, region: str, account: str
+    stage: str,
+    handler: str,
+    bucket: str,
+    table: str,
+    region: str,
+    account: str,
+    distribution_id: str = "*",
 ) -> dict[str, Any]:
     """Exactly what one function's code does, on this stage's bucket and table in its region
     and account (tests/deploy/test_policy.py holds each function to that).
@@ -196,6 +227,23 @@ def policy_document(
                 "Resource": [failure_queue_arn(stage, region, account)],
             }
         )
+    if handler in USES_CDN:
+        statements += [
+            {
+                # The CDN stage option: its signing keys, and invalidations of what the app
+                # deleted (of the stage's distribution once there is one).
+                "Sid": "CdnKeys",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": [f"arn:aws:ssm:{region}:{account}:parameter{keys_parameter(stage)}"],
+            },
+            {
+                "Sid": "CdnInvalidations",
+                "Effect": "Allow",
+                "Action": ["cloudfront:CreateInvalidation"],
+                "Resource": [f"arn:aws:cloudfront::{account}:distribution/{distribution_id}"],
+            },
+        ]
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -207,12 +255,14 @@ def region_and_account(user_pool_arn: str) -> tuple[str, str]:
     return parts[3], parts[4]
 
 
-def policy_documents(stage: str, environment: dict[str, str]) -> dict[str, dict[str, Any]]:
+def policy_documents(
+    stage: str, environment: dict[str, str], distribution_id: str = "*"
+) -> dict[str, dict[str, Any]]:
     """Every function's policy: handler -> document."""
     region, account = region_and_account(environment["USER_POOL_ARN"])
     bucket, table = environment["BUCKET_NAME"], environment["TABLE_NAME"]
     return {
-        handler: policy_document(stage, handler, bucket, table, region, account)
+        handler: policy_document(stage, handler, bucket, table, region, account, distribution_id)
         for handler in FUNCTIONS
     }
 
@@ -231,11 +281,19 @@ def write_stage(stage: str, outputs: dict[str, str], chalice_dir: Path = CHALICE
     if stage not in config.get("stages", {}):
         raise InfraError(f"stage {stage!r} is not in {config_path}; add it first")
     environment = stage_environment(outputs)
+    if "CdnUrl" in outputs:
+        environment.update({v: outputs[k] for k, v in CDN_OUTPUT_VARIABLES.items()})
+        environment["CDN_KEYS_PARAMETER"] = keys_parameter(stage)
+    else:
+        environment.update(
+            dict.fromkeys([*CDN_OUTPUT_VARIABLES.values(), "CDN_KEYS_PARAMETER"], "")
+        )
     stage_config = config["stages"][stage]
     stage_config.setdefault("environment_variables", {}).update(environment)
     stage_config.pop("iam_policy_file", None)  # each function has its own
     functions = stage_config.setdefault("lambda_functions", {})
-    for handler, policy in policy_documents(stage, environment).items():
+    distribution_id = outputs.get("CdnDistributionId") or "*"
+    for handler, policy in policy_documents(stage, environment, distribution_id).items():
         functions.setdefault(handler, {})["iam_policy_file"] = policy_file(stage, handler)
         text = json.dumps(policy, indent=2) + "\n"
         (chalice_dir / policy_file(stage, handler)).write_text(text)
@@ -266,6 +324,12 @@ def stack_parameters(stage: str, chalice_dir: Path = CHALICE_DIR) -> dict[str, s
     # Self sign-up is off unless the stage turns it on: the app client id is public.
     if environment.get("SELF_SIGN_UP", "").strip().lower() == "on":
         parameters["AdminCreateUserOnly"] = "false"
+    # The CDN option: the public keys scripts/cdn_keys.py keeps for the stage.
+    keys = public_keys_file(stage, chalice_dir)
+    if keys.is_file():
+        slots = json.loads(keys.read_text())
+        parameters["CdnPublicKeyA"] = slots.get("a", "")
+        parameters["CdnPublicKeyB"] = slots.get("b", "")
     if environment.get("LOG_RETENTION_DAYS"):
         parameters["LogRetentionDays"] = environment["LOG_RETENTION_DAYS"]
     if environment.get("ALARM_TOPIC_ARN"):

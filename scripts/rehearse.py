@@ -165,6 +165,7 @@ class Account:
         self.sqs = client("sqs")
         self.cloudwatch = client("cloudwatch")
         self.logs = client("logs")
+        self.cloudfront = client("cloudfront")
 
     def queues(self) -> list[str]:
         return sorted(url.rsplit("/", 1)[1] for url in self.sqs.list_queues().get("QueueUrls", []))
@@ -181,6 +182,25 @@ class Account:
     def log_groups(self) -> dict[str, int | None]:
         groups = self.logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
         return {group["logGroupName"]: group.get("retentionInDays") for group in groups}
+
+    def distributions(self) -> dict[str, dict[str, Any]]:
+        """The CloudFront distributions, with their trusted key groups' key counts."""
+        listed = self.cloudfront.list_distributions()["DistributionList"].get("Items", [])
+        found = {}
+        for item in listed:
+            config = self.cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
+            groups = config["DefaultCacheBehavior"].get("TrustedKeyGroups", {}).get("Items", [])
+            keys = [
+                len(self.cloudfront.get_key_group(Id=g)["KeyGroup"]["KeyGroupConfig"]["Items"])
+                for g in groups
+            ]
+            origins = config["Origins"]["Items"]
+            found[item["Id"]] = {
+                "domain": item["DomainName"],
+                "keys_per_group": keys,
+                "origin_access_control": [o.get("OriginAccessControlId", "") for o in origins],
+            }
+        return found
 
     def functions(self) -> dict[str, dict[str, Any]]:
         found = self.lambda_.list_functions()["Functions"]
@@ -302,6 +322,7 @@ class Account:
             "notifications": {b: self.notifications(b) for b in self.buckets()},
             "tables": self.tables(),
             "user_pools": self.user_pools(),
+            "distributions": self.distributions(),
             "queues": self.queues(),
             "alarms": self.alarms(),
         }
@@ -540,6 +561,34 @@ def compare_redeploy(report: Report, before: dict[str, Any], after: dict[str, An
     )
 
 
+def check_cdn(report: Report, account: Account, project: Path) -> None:
+    """The CDN stage option: one distribution over the private bucket through origin access
+    control, trusting one key group of the stage's two keys, and the app pointed at it."""
+    environment = package.stage_settings(project, STAGE)["environment"]
+    distributions = account.distributions()
+    report.check(len(distributions) == 1, "cdn: one CloudFront distribution", distributions)
+    for distribution_id, found in distributions.items():
+        # moto keeps no origin's OriginAccessControlId (its Origin model drops it), so the
+        # control is read back on its own: the template gives the origin its id.
+        controls = account.cloudfront.list_origin_access_controls()["OriginAccessControlList"]
+        kinds = [c["OriginAccessControlOriginType"] for c in controls.get("Items", [])]
+        report.check(
+            found["keys_per_group"] == [2] and kinds == ["s3"],
+            "cdn: an S3 origin access control, a trusted key group of two keys",
+            {**found, "origin_access_controls": kinds},
+        )
+        wanted = (f"https://{found['domain']}", distribution_id)
+        seen = (environment.get("CDN_URL"), environment.get("CDN_DISTRIBUTION_ID"))
+        report.check(seen == wanted, "cdn: the stage's CDN_URL and CDN_DISTRIBUTION_ID", seen)
+    policy = json.loads(account.s3.get_bucket_policy(Bucket=environment["BUCKET_NAME"])["Policy"])
+    readers = [s["Principal"] for s in policy["Statement"]]
+    report.check(
+        readers == [{"Service": "cloudfront.amazonaws.com"}],
+        "cdn: the bucket policy lets CloudFront alone read",
+        readers,
+    )
+
+
 def check_left(report: Report, account: Account, environment: dict[str, str]) -> None:
     held = account.everything()
     report.left = {
@@ -554,6 +603,7 @@ def check_left(report: Report, account: Account, environment: dict[str, str]) ->
         "rest_apis": sorted(a["name"] for a in held["rest_apis"].values()),
         "stacks": held["stacks"],
         "notifications": {b: n for b, n in held["notifications"].items() if n},
+        "distributions": sorted(held["distributions"]),
     }
     report.check(
         held["buckets"] == [environment["BUCKET_NAME"]]
@@ -563,10 +613,11 @@ def check_left(report: Report, account: Account, environment: dict[str, str]) ->
         report.left,
     )
     kinds = ("functions", "roles", "rules", "rest_apis", "stacks", "notifications")
-    gone = {k: report.left[k] for k in (*kinds, "queues", "alarms")}
+    gone = {k: report.left[k] for k in (*kinds, "queues", "alarms", "distributions")}
     report.check(
         not any(gone.values()),
-        "left: nothing else (no function, role, rule, API, stack, notification, queue, alarm)",
+        "left: nothing else (no function, role, rule, API, stack, notification, queue, alarm"
+        " or CDN)",
         gone,
     )
 
@@ -582,11 +633,20 @@ def rehearse(report: Report, scratch: Path) -> None:
         env = aws_environment(endpoint)
         account = Account(endpoint)
         chalice = str(project / ".venv" / "bin" / "chalice")
+        python = str(project / ".venv" / "bin" / "python")
         venv = f"VENV={project / '.venv'}"
+        # The CDN stage option, with two signing keys (as a rotation has them).
+        keys = [python, "scripts/cdn_keys.py"]
+        for slot in ("a", "b"):
+            command = [*keys, "add", "--stage", STAGE, "--slot", slot]
+            run_step(report, f"cdn key {slot}", command, project, env)
         run_step(report, "make infra", ["make", "infra", f"STAGE={STAGE}", venv], project, env)
+        command = [*keys, "activate", "--stage", STAGE, "--slot", "a"]
+        run_step(report, "cdn key a signs", command, project, env)
         run_step(report, "chalice deploy", [chalice, "deploy", "--stage", STAGE], project, env)
         print("rehearse: what the account holds", flush=True)
         before = check_deployment(report, account, project)
+        check_cdn(report, account, project)
         report.created = {
             "functions": sorted(before["functions"]),
             "roles": sorted(before["roles"]),
@@ -596,6 +656,7 @@ def rehearse(report: Report, scratch: Path) -> None:
             "buckets": before["buckets"],
             "tables": before["tables"],
             "user_pools": before["user_pools"],
+            "distributions": sorted(before["distributions"]),
         }
         python = str(project / ".venv" / "bin" / "python")
         connect = [python, "scripts/infra.py", "connect", "--stage", STAGE]

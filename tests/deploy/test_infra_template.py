@@ -44,10 +44,53 @@ def test_cfn_lint_passes_on_the_template():
 
 def test_every_setting_the_app_and_connect_need_is_a_stack_output():
     outputs = set(cfn.load()["Outputs"])
-    assert outputs == set(infra.OUTPUT_VARIABLES) | {
+    assert outputs == set(infra.OUTPUT_VARIABLES) | set(infra.CDN_OUTPUT_VARIABLES) | {
         *infra.FAILED_EVENT_OUTPUTS,
         "UploadFailureQueueUrl",
     }
+
+
+def test_a_stage_with_the_cdn_gets_its_url_keys_and_a_policy_for_its_distribution(chalice_dir):
+    outputs = {
+        "BucketName": "b-1",
+        "TableName": "t-1",
+        **POOL_OUTPUTS,
+        "CdnUrl": "https://d111111abcdef8.cloudfront.net",
+        "CdnDistributionId": "E2EXAMPLE",
+    }
+    infra.write_stage("dev", outputs, chalice_dir)
+    config = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"]
+    environment = config["environment_variables"]
+    assert environment["CDN_URL"] == "https://d111111abcdef8.cloudfront.net"
+    assert environment["CDN_DISTRIBUTION_ID"] == "E2EXAMPLE"
+    assert environment["CDN_KEYS_PARAMETER"] == "/image-service/dev/cdn-signing-keys"
+    api_policy = config["lambda_functions"]["api_handler"]["iam_policy_file"]
+    policy = json.loads((chalice_dir / api_policy).read_text())
+    grants = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+    account = POOL_OUTPUTS["UserPoolArn"].split(":")[4]
+    assert grants["CdnInvalidations"] == [f"arn:aws:cloudfront::{account}:distribution/E2EXAMPLE"]
+    # Only the API signs links and invalidates.
+    upload_policy = config["lambda_functions"]["handle_upload"]["iam_policy_file"]
+    upload_sids = {
+        s["Sid"] for s in json.loads((chalice_dir / upload_policy).read_text())["Statement"]
+    }
+    assert not upload_sids & {"CdnKeys", "CdnInvalidations"}
+    # Without the option again, the stage's links are presigned S3 GETs.
+    infra.write_stage("dev", {"BucketName": "b-1", "TableName": "t-1", **POOL_OUTPUTS}, chalice_dir)
+    environment = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"][
+        "environment_variables"
+    ]
+    assert environment["CDN_URL"] == ""
+
+
+def test_the_stages_public_keys_fill_the_templates_two_key_slots(chalice_dir):
+    assert "CdnPublicKeyA" not in infra.stack_parameters("dev", chalice_dir)
+    infra.public_keys_file("dev", chalice_dir).write_text(json.dumps({"a": "PEM-A", "b": ""}))
+    parameters = infra.stack_parameters("dev", chalice_dir)
+    assert (parameters["CdnPublicKeyA"], parameters["CdnPublicKeyB"]) == ("PEM-A", "")
+    holds = cfn.conditions(cfn.load(), {**cfn.parameter_defaults(cfn.load()), **parameters})
+    cdn = {name: holds[name] for name in ("HasCdnKeyA", "HasCdnKeyB", "HasCdn")}
+    assert cdn == {"HasCdnKeyA": True, "HasCdnKeyB": False, "HasCdn": True}
 
 
 def _as_json(value: Any) -> Any:

@@ -42,6 +42,7 @@ def names(stage: str) -> dict[str, str]:
         "table": env["TABLE_NAME"],
         "region": region,
         "account": account,
+        "keys_parameter": infra.keys_parameter(stage),
     }
 
 
@@ -66,6 +67,11 @@ TYPICAL_CALLS = [
     Call("dynamodb", "BatchWriteItem", "image-service-local"),
     Call("dynamodb", "Query", "image-service-local/index/byOwner"),
     Call("dynamodb", "Query", "image-service-local"),
+    # The CDN stage option: an embed link's copy, the signing keys, an invalidation.
+    Call("s3", "CopyObject", "image-service-local/links/abc/lnk_1.webp"),
+    Call("s3", "GetObject", "image-service-local/renders/abc/k.webp"),
+    Call("ssm", "GetParameter", "/image-service/local/cdn-signing-keys"),
+    Call("cloudfront", "CreateInvalidation", "E2EXAMPLE"),
 ]
 
 

@@ -32,6 +32,8 @@ S3_ACTIONS = {
     "ListObjects": "s3:ListBucket",
     "DeleteObjects": "s3:DeleteObject",
     "PresignedPost": "s3:PutObject",
+    # A copy needs PutObject on its key and GetObject on its source (recorded on its own).
+    "CopyObject": "s3:PutObject",
 }
 # Reading a key that may not exist: S3 answers 404 only to a caller who may list the bucket,
 # and 403 to anyone else, so these also need s3:ListBucket on the bucket (with no s3:prefix:
@@ -81,20 +83,27 @@ def iam_action(call: Call) -> str:
 
 
 def to_requests(
-    call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN
+    call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN, keys_parameter: str = ""
 ) -> list[Request]:
     """What IAM checks for a call: its action, and for a read of a key that may be missing
     the bucket-level ListBucket that turns a 403 into a 404."""
-    request = to_request(call, bucket, table, account_arn)
+    request = to_request(call, bucket, table, account_arn, keys_parameter)
     if call.service == "s3" and call.operation in S3_MAY_BE_MISSING:
         return [request, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
     return [request]
 
 
-def to_request(call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN) -> Request:
+def to_request(
+    call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN, keys_parameter: str = ""
+) -> Request:
     """The IAM request for a call, with the stage's names in place of the test's ones (the
-    app reads exactly one bucket and one table from its settings)."""
+    app reads exactly one bucket, one table and one SSM parameter from its settings)."""
     action = iam_action(call)
+    if call.service == "ssm":
+        return Request(action, f"arn:aws:ssm:{account_arn}:parameter{keys_parameter}")
+    if call.service == "cloudfront":
+        account = account_arn.split(":")[1]
+        return Request(action, f"arn:aws:cloudfront::{account}:distribution/{call.resource}")
     if call.service == "s3":
         if "?prefix=" in call.resource:
             prefix = call.resource.split("?prefix=", 1)[1]
@@ -169,11 +178,14 @@ def check_policy(
     table: str,
     region: str = "us-east-1",
     account: str = "123456789012",
+    keys_parameter: str = "",
 ) -> PolicyReport:
     """`calls` made in the stage's region and account, against its bucket and table."""
     account_arn = f"{region}:{account}"
     requests = {
-        request for call in calls for request in to_requests(call, bucket, table, account_arn)
+        request
+        for call in calls
+        for request in to_requests(call, bucket, table, account_arn, keys_parameter)
     }
     denied = sorted(str(r) for r in requests if not allowed(policy, r))
     used = {r.action.lower() for r in requests}
