@@ -108,8 +108,14 @@ ITEM_GRANTS = {
     ],
     "external_key": ["dynamodb:GetItem"],
     # Reads an image with its upload (one BatchGetItem), writes transitions (PutItems in a
-    # transaction).
-    "handle_upload": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    # transaction), looks for look-alikes in the likeness index (Query) and files the
+    # picture's fingerprint bands (BatchWriteItem).
+    "handle_upload": [
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    ],
     # Plus its sweep position (GetItem/PutItem), the sweep index and purging tombstones.
     "cleanup": [
         "dynamodb:GetItem",
@@ -119,7 +125,7 @@ ITEM_GRANTS = {
         "dynamodb:Query",
     ],
 }
-QUERIES_INDEXES = {"api_handler", "cleanup"}
+QUERIES_INDEXES = {"api_handler", "handle_upload", "cleanup"}
 # The CDN stage option's signing keys and invalidations: the API signs links and deletes.
 USES_CDN = {"api_handler"}
 
