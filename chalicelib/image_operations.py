@@ -15,6 +15,7 @@ from chalicelib import (
     events,
     lifecycle,
     records,
+    refocus,
     settings,
     table,
     validation,
@@ -222,11 +223,12 @@ def _original_url(caller: Caller, image: Image, content: Content) -> str:
 def update_image(
     image: Image, body: dict[str, Any], *, if_match: int | None = None
 ) -> dict[str, Any]:
-    """PATCH: title, description, filename. Conditional on the version read; the loser of
+    """PATCH: title, description, filename, focus (which re-makes the cover variants around
+    it: chalicelib.refocus). Conditional on the version read; the loser of
     two concurrent edits gets 409 and must re-read (no edit is lost silently). A version
     bump by the pipeline alone is not a conflict unless the client named its version, in the
     body or, the standard way, as If-Match (which fails with 412 instead)."""
-    validation.only_fields(body, {"title", "description", "filename", "version"})
+    validation.only_fields(body, {"title", "description", "filename", "focus", "version"})
     changes: dict[str, Any] = {}
     for name, check in (
         ("title", lambda: validation.text(body, "title", max_length=200, single_line=True)),
@@ -237,8 +239,9 @@ def update_image(
             changes[name] = check()
             if changes[name] is None:
                 raise Invalid(f"{name} must be a string")
-    if not changes:
-        raise Invalid("nothing to change: send title, description or filename")
+    focus = refocus.parse(body["focus"]) if "focus" in body else None
+    if not changes and focus is None:
+        raise Invalid("nothing to change: send title, description, filename or focus")
     expected = body.get("version", image.version)
     if not isinstance(expected, int) or isinstance(expected, bool):
         raise Invalid("version must be an integer")
@@ -250,6 +253,8 @@ def update_image(
         raise Conflict(f"the image changed (version {image.version}); re-read and retry")
 
     def write(image: Image) -> dict[str, Any]:
+        if focus is not None:
+            changes["content"] = refocus.refocused(image.id, image.content, focus)
         updated = lifecycle.edit(image, now_iso(), **changes)
         records.save_image(updated, image_version_was=image.version)
         return updated.public()
@@ -328,11 +333,16 @@ def list_collection(access: Access, collection_id: str, params: dict[str, str]) 
 
 
 def list_images(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
-    validation.only_fields(params, {"limit", "cursor", "status", "collectionId"})
+    validation.only_fields(params, {"limit", "cursor", "status", "collectionId", "duplicates"})
     limit, status = cursors.page_params(params)
     start = cursors.decode(params.get("cursor"), table.BY_OWNER, caller.id)
     page = records.images_of_owner(
-        caller.id, limit=limit, start=start, status=status, collection_id=params.get("collectionId")
+        caller.id,
+        limit=limit,
+        start=start,
+        status=status,
+        collection_id=params.get("collectionId"),
+        duplicates=validation.flag(params, "duplicates"),
     )
     return {
         "images": [image.public() for image in page.items],

@@ -482,13 +482,19 @@ def is_start_key(index: Index, key: dict[str, Any]) -> bool:
     return _START_KEYS[index].fullmatch("\n".join(key[name] for name in names)) is not None
 
 
-def _status_filter(status: Status | None, collection_id: str | None = None) -> Any:
+def _status_filter(
+    status: Status | None, collection_id: str | None = None, duplicates: bool = False
+) -> Any:
     condition = None
     if status:
         condition = conditions().Attr("status").eq(str(status))
     if collection_id:
         by_collection = conditions().Attr("collectionId").eq(collection_id)
         condition = by_collection if condition is None else condition & by_collection
+    if duplicates:
+        # The served version was found to look like earlier images (chalicelib.duplicates).
+        alike = conditions().Attr("content.knowledge.duplicateOf").size().gt(0)
+        condition = alike if condition is None else condition & alike
     return condition
 
 
@@ -499,13 +505,14 @@ def images_of_owner(
     start: Any = None,
     status: Status | None = None,
     collection_id: str | None = None,
+    duplicates: bool = False,
 ) -> Page:
     return _page(
         conditions().Key(BY_OWNER.pk).eq(BY_OWNER.partition(owner_id)),
         BY_OWNER,
         limit,
         start,
-        _status_filter(status, collection_id),
+        _status_filter(status, collection_id, duplicates),
         Image.from_item,
     )
 

@@ -113,8 +113,14 @@ ITEM_GRANTS = {
     ],
     "external_key": ["dynamodb:GetItem"],
     # Reads an image with its upload (one BatchGetItem), writes transitions (PutItems in a
-    # transaction).
-    "handle_upload": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    # transaction), looks for look-alikes in the likeness index (Query) and files the
+    # picture's fingerprint bands (BatchWriteItem).
+    "handle_upload": [
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    ],
     # Plus its sweep position (GetItem/PutItem), the sweep index and purging tombstones.
     "cleanup": [
         "dynamodb:GetItem",
@@ -127,7 +133,7 @@ ITEM_GRANTS = {
     # webhook and its key before each attempt (GetItem), the attempt's record (PutItem).
     "deliver_events": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
 }
-QUERIES_INDEXES = {"api_handler", "cleanup", "deliver_events"}
+QUERIES_INDEXES = {"api_handler", "handle_upload", "cleanup", "deliver_events"}
 # The CDN stage option's signing keys and invalidations: the API signs links and deletes.
 USES_CDN = {"api_handler"}
 # Adding a collection member by user name looks the name up (one user).

@@ -235,7 +235,14 @@ def test_the_comparison_sees_every_setting_it_claims_to(created):
         "events.sse",
         "events.bus",
     }
-    assert set(created["table.indexes"]) == {"byOwner", "byCollection", "log", "logByDay", "sweep"}
+    assert set(created["table.indexes"]) == {
+        "byOwner",
+        "byCollection",
+        "log",
+        "logByDay",
+        "sweep",
+        "likeness",
+    }
 
 
 # Declared for the cloud only, and why the local stack does without (devserver/provision.py).

@@ -9,6 +9,7 @@ import sys
 import pytest
 import rehearsal_shims
 
+import infra
 import vendor
 from tests.deploy import ROOT, SCRIPTS
 
@@ -116,7 +117,8 @@ def test_the_deployed_stage_can_be_operated(rehearsal):
         "image-service-rehearsal-upload-failures"
     ]
     assert operations["queue"].endswith(":image-service-rehearsal-upload-failures")
-    assert len(operations["alarms"]) == 9  # the queue's depth; errors, throttles of 4 functions
+    # The failure queue's depth; errors and throttles of each function.
+    assert len(operations["alarms"]) == 1 + 2 * len(infra.FUNCTIONS)
     assert set(operations["log_groups"].values()) == {365}  # prod's LOG_RETENTION_DAYS
     assert checks["user pool: deletion protection on"]
     assert checks[
