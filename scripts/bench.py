@@ -409,12 +409,16 @@ def worker(implementation: str, image: Path, tiny: Path, outputs: Sequence[Outpu
     run(tiny.read_bytes())
     gc.collect()
     baseline = _peak_rss_mb()
+    started, cpu_started = time.perf_counter(), time.process_time()
     made = run(data)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     rss = _peak_rss_mb() - baseline
     out.mkdir(parents=True, exist_ok=True)
     for output, encoded in zip(outputs, made, strict=True):
         (out / f"{implementation}-{output.name}").write_bytes(encoded)
-    _answer({"rss_mb": round(rss, 1), "bytes": [len(encoded) for encoded in made]})
+    sizes = [len(encoded) for encoded in made]
+    # The first run's times stand in only for a case timed no further (rounds=0).
+    _answer({"rss_mb": round(rss, 1), "bytes": sizes, "ms": wall * 1000, "cpu_ms": cpu * 1000})
     for command in sys.stdin:
         if command.strip() != "run":
             break
@@ -441,7 +445,8 @@ class Case:
     image: Path
     outputs: tuple[Output, ...]
     implementations: tuple[str, ...]
-    rounds: float = 1.0  # share of --repeat (at least one): the slowest are timed fewer times
+    # The share of --repeat it is timed; 0: the peak-RSS run is its only timing.
+    rounds: float = 1.0
     note: str = ""
 
 
@@ -514,8 +519,8 @@ def cases(folder: Path) -> list[Case]:
                 note="from the 20 MP photo's 1600 px preview",
             )
         )
-    # Default threading only, timed once after the peak-RSS run: each competitor spends
-    # 30-40 s of CPU on it (libaom at libvips's default effort).
+    # Default threading only, timed by the peak-RSS run alone: each competitor spends 30-40 s
+    # of CPU on it (libaom at libvips's default effort), where ours spends about 2 s.
     label, output = WORST_RENDER
     makers = ("naive", "ours", "floor", "pyvips", "sharp")
     note = "from the 16 MP WebP"
@@ -813,8 +818,10 @@ class Worker:
             self.process.communicate("exit\n")
         except (BrokenPipeError, ValueError):  # it had already ended
             self.process.wait()
-        if "error" in self.result or not self.wall:
+        if "error" in self.result:
             return self.result
+        if not self.wall:  # timed by its peak-RSS run alone
+            return {**self.result, "runs_ms": [round(self.result["ms"], 1)]}
         return {
             **self.result,
             "ms": statistics.median(self.wall),
@@ -896,7 +903,7 @@ def run(out: Path, *, smoke: bool, repeat: int, only: list[str]) -> dict:
         case_out = out / "outputs" / case.name.replace(" ", "-")
         load = _load()
         print(f"  {case.name} (load average {load[0]}) ...", file=sys.stderr, flush=True)
-        rounds = max(1, round(repeat * case.rounds))
+        rounds = round(repeat * case.rounds)
         measured = measure(pythons, case, rounds, case_out)
         for name, result in measured.items():
             if "error" not in result and name not in ("naive", "floor"):
