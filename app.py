@@ -5,7 +5,15 @@ from urllib.parse import quote
 
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
 
-from chalicelib import apikeys, collection, openapi, service, settings, uploadlog, validation
+from chalicelib import (
+    apikeys,
+    collection,
+    image_operations,
+    openapi,
+    settings,
+    uploadlog,
+    validation,
+)
 from chalicelib.web import (
     accepted,
     conventions,
@@ -75,7 +83,7 @@ def me(v):
 @app.route("/images", methods=["POST"], authorizer=users, cors=cors)
 @view(app)
 def create_image(v):
-    body = service.create_image(v.access, v.json(), v.headers.get("idempotency-key"))
+    body = image_operations.create_image(v.access, v.json(), v.headers.get("idempotency-key"))
     return created(body, v.url(f"/images/{body['image']['id']}"), private=True)
 
 
@@ -84,7 +92,7 @@ def create_image(v):
 @app.route("/images/raw", methods=["POST"], authorizer=users, content_types=IMAGE_BODY, cors=cors)
 @view(app)
 def create_image_from_body(v):
-    image = service.create_image_from_body(
+    image = image_operations.create_image_from_body(
         v.caller,
         v.request.raw_body or b"",
         v.headers.get("content-type"),
@@ -96,7 +104,7 @@ def create_image_from_body(v):
 @app.route("/images", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def list_images(v):
-    return service.list_images(v.caller, v.params)
+    return image_operations.list_images(v.caller, v.params)
 
 
 @app.route("/images/{image_id}", methods=["GET"], authorizer=users, cors=cors)
@@ -104,20 +112,24 @@ def list_images(v):
 def get_image(v, image_id):
     image = v.access.readable(image_id)
     fresh = v.not_modified(image.version)
-    return versioned(image.version, lambda: service.image_view(v.caller, image), not_modified=fresh)
+    return versioned(
+        image.version, lambda: image_operations.image_view(v.caller, image), not_modified=fresh
+    )
 
 
 @app.route("/images/{image_id}", methods=["PATCH"], authorizer=users, cors=cors)
 @view(app)
 def update_image(v, image_id):
-    image = service.update_image(v.access.changeable(image_id), v.json(), if_match=v.if_match())
+    image = image_operations.update_image(
+        v.access.changeable(image_id), v.json(), if_match=v.if_match()
+    )
     return versioned(image["version"], lambda: image, not_modified=False)
 
 
 @app.route("/images/{image_id}", methods=["DELETE"], authorizer=users, cors=cors)
 @view(app)
 def delete_image(v, image_id):
-    service.delete_image(v.access.changeable(image_id))
+    image_operations.delete_image(v.access.changeable(image_id))
     return no_content()
 
 
@@ -125,14 +137,14 @@ def delete_image(v, image_id):
 @view(app)
 def replace_image(v, image_id):
     image = v.access.changeable(image_id)
-    body = service.replace_content(v.caller, image, v.json())
+    body = image_operations.replace_content(v.caller, image, v.json())
     return created(body, v.url(f"/images/{image_id}"), private=True)
 
 
 @app.route("/images/{image_id}/content/{variant}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def image_content(v, image_id, variant):
-    return redirect(service.content_url(v.caller, v.access.readable(image_id), variant))
+    return redirect(image_operations.content_url(v.caller, v.access.readable(image_id), variant))
 
 
 @app.route("/images/{image_id}/render", methods=["GET"], authorizer=users, cors=cors)
@@ -193,7 +205,7 @@ def remove_member(v, collection_id, user_id):
 @app.route("/collections/{collection_id}/images", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def collection_images(v, collection_id):
-    return service.list_collection(v.access, collection_id, v.params)
+    return image_operations.list_collection(v.access, collection_id, v.params)
 
 
 @app.route("/admin/api-keys", methods=["POST"], authorizer=users, cors=cors)
@@ -225,7 +237,7 @@ def revoke_api_key(v, key_id):
 @view(app, api_key=True)
 def external_content(v, image_id, variant):
     apikeys.record_use(v.caller.api_key_id)
-    return redirect(service.content_url(v.caller, v.access.readable(image_id), variant))
+    return redirect(image_operations.content_url(v.caller, v.access.readable(image_id), variant))
 
 
 @app.route("/external/images/{image_id}/render", methods=["GET"], authorizer=external_key)

@@ -21,37 +21,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import aws, settings
+from chalicelib.imaging import formats
 
 UPLOADS = "uploads/"
 VARIANTS = "variants/"
 RENDERS = "renders/"
 RENDER_CACHE_CONTROL = "public, max-age=31536000, immutable"
-# What each verified format is served as, and the extension its download name ends with.
-MEDIA_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "tiff": "image/tiff",
-    "bmp": "image/bmp",
-    "avif": "image/avif",
-    "heif": "image/heif",
-    "ico": "image/vnd.microsoft.icon",
-    "dib": "image/bmp",
-}
-EXTENSIONS = {
-    "jpeg": "jpg",
-    "png": "png",
-    "gif": "gif",
-    "webp": "webp",
-    "tiff": "tif",
-    "bmp": "bmp",
-    "avif": "avif",
-    "heif": "heic",
-    "ico": "ico",
-    "dib": "dib",
-}
-_SAME_EXTENSIONS = {"jpeg": {"jpg", "jpeg"}, "tiff": {"tif", "tiff"}, "heif": {"heic", "heif"}}
 _ASCII_KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-()")
 
 
@@ -112,7 +87,7 @@ def presigned_get(key: str, fmt: str, filename: str | None = None) -> str:
     params: dict[str, Any] = {
         "Bucket": _bucket(),
         "Key": key,
-        "ResponseContentType": MEDIA_TYPES[fmt],
+        "ResponseContentType": formats.named(fmt).media_type,
     }
     if filename is not None:
         params["ResponseContentDisposition"] = content_disposition(download_name(filename, fmt))
@@ -131,9 +106,10 @@ def download_name(filename: str, fmt: str) -> str:
     stem, dot, extension = name.rpartition(".")
     if not dot:
         stem, extension = name, ""
-    if extension.lower() in _SAME_EXTENSIONS.get(fmt, {EXTENSIONS[fmt]}) and stem.strip(". "):
+    served = formats.named(fmt)
+    if extension.lower() in (served.extension, *served.also) and stem.strip(". "):
         return name
-    return f"{(stem or extension).strip() or 'image'}.{EXTENSIONS[fmt]}"
+    return f"{(stem or extension).strip() or 'image'}.{served.extension}"
 
 
 def content_disposition(name: str) -> str:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib import blobs, processing, records, settings
+from chalicelib.failures import Code
 from chalicelib.images import Failure, Image, Status, Upload, parse_iso
 from chalicelib.logs import log_event
 
@@ -102,7 +103,7 @@ def _expire_one(sweep: Sweep, upload: Upload) -> None:
     if blobs.head(upload.key) is not None:
         _redrive(sweep, upload)
         return
-    failure = Failure("upload_expired", "no upload arrived before its URL expired")
+    failure = Failure(Code.UPLOAD_EXPIRED, "no upload arrived before its URL expired")
     now = _iso(sweep.now)
     try:
         records.save_transition(
@@ -117,7 +118,7 @@ def _expire_one(sweep: Sweep, upload: Upload) -> None:
             upload_was=Status.AWAITING_UPLOAD,
             image_version_was=image.version,
         )
-    except records.Conflict:
+    except records.LostWrite:
         sweep.counts["raced"] += 1  # the upload arrived and was claimed meanwhile
         return
     sweep.counts["expired"] += 1
@@ -159,7 +160,7 @@ def _redrive(sweep: Sweep, upload: Upload) -> None:
     attempts = sweep.config.cleanup_max_attempts
     if upload.attempts >= attempts:
         message = f"processing did not finish after {upload.attempts} attempts"
-        if processing.fail_stuck(upload, processing.TIMEOUT, message):
+        if processing.fail_stuck(upload, Code.PROCESSING_TIMEOUT, message):
             sweep.counts["timedOut"] += 1
         return
     stale = sweep.ago(sweep.config.processing_lease_seconds)
@@ -183,11 +184,11 @@ def _current_image(sweep: Sweep, upload: Upload, superseded: Status) -> Image | 
         retired = replace(upload, status=Status.DELETED, deletedAt=now)
         blobs.delete([upload.key])
     else:
-        failure = Failure("superseded", "a newer upload replaced this one before it finished")
+        failure = Failure(Code.SUPERSEDED, "a newer upload replaced this one before it finished")
         retired = replace(upload, status=superseded, failure=failure, processedAt=now)
     try:
         records.save_upload(retired, upload_was=upload.status)
-    except records.Conflict:
+    except records.LostWrite:
         sweep.counts["raced"] += 1
         return None
     sweep.counts["retired"] += 1

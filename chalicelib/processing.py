@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from chalicelib import blobs, imaging, metadata, records, settings
+from chalicelib.failures import Code, Rejected
 from chalicelib.images import (
     Content,
     Failure,
@@ -34,13 +35,13 @@ from chalicelib.images import (
     now_iso,
     parse_iso,
 )
+from chalicelib.imaging import formats
 from chalicelib.logs import log_event
 
 log = logging.getLogger(__name__)
 
 # How often a conditional write is tried again after losing to an unrelated change.
 WRITE_ATTEMPTS = 3
-TIMEOUT = "processing_timeout"
 
 
 class Skip(Exception):
@@ -54,13 +55,6 @@ class Orphaned(Skip):
 class Busy(Exception):
     """Another run holds a live claim on the upload. Not a Skip: that run may be dying, so
     the event is left to be tried again (Lambda's retry) rather than acknowledged."""
-
-
-class Rejected(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -119,7 +113,7 @@ def _try_claim(job: Job) -> bool:
     )
     if stuck and upload.attempts >= settings.get().cleanup_max_attempts:
         message = f"processing did not finish after {upload.attempts} attempts"
-        fail_stuck(upload, TIMEOUT, message)
+        fail_stuck(upload, Code.PROCESSING_TIMEOUT, message)
         raise Skip(f"given up after {upload.attempts} attempts")
     # The cleanup may expire an upload just as its object lands; what arrived is processed.
     late = upload.status == Status.EXPIRED and blobs.exists(job.key)
@@ -154,7 +148,7 @@ def _try_claim(job: Job) -> bool:
         records.save_transition(
             claimed_image, claimed_upload, upload_was=upload.status, image_version_was=image.version
         )
-    except records.Conflict:
+    except records.LostWrite:
         return False  # read again: another run claimed it, or the image was edited
     job.image, job.upload, job.claimed = claimed_image, claimed_upload, True
     log_event(
@@ -211,12 +205,14 @@ def head(job: Job) -> None:
     """Refuse an object above the limit from its size alone, before downloading a byte."""
     found = blobs.head(job.key)
     if found is None:
-        raise Rejected("missing", "the uploaded object is no longer in storage")
+        raise Rejected(Code.MISSING, "the uploaded object is no longer in storage")
     limit = settings.get().max_upload_bytes
     if found.size == 0:
-        raise Rejected("empty", "the upload is empty (0 bytes)")
+        raise Rejected(Code.EMPTY, "the upload is empty (0 bytes)")
     if found.size > limit:
-        raise Rejected("too_large", f"the upload is {found.size} bytes; the limit is {limit} bytes")
+        raise Rejected(
+            Code.TOO_LARGE, f"the upload is {found.size} bytes; the limit is {limit} bytes"
+        )
     job.size = found.size
     job.etag = found.etag
 
@@ -227,9 +223,9 @@ def read(job: Job) -> None:
     # processes it) rather than validating one object and recording another's size.
     data = blobs.read(job.key, settings.get().max_upload_bytes, if_match=job.etag)
     if data is None:
-        raise Rejected("missing", "the uploaded object is no longer in storage")
+        raise Rejected(Code.MISSING, "the uploaded object is no longer in storage")
     if len(data) > settings.get().max_upload_bytes:
-        raise Rejected("too_large", "the upload grew beyond the size limit while it was read")
+        raise Rejected(Code.TOO_LARGE, "the upload grew beyond the size limit while it was read")
     job.data = data
 
 
@@ -263,8 +259,9 @@ def store_shared_original(job: Job) -> None:
     """What everyone but the owner downloads: the original without personal metadata."""
     assert job.probe is not None
     data, fmt = metadata.shared_copy(job.data, job.probe)
-    key = blobs.variant_key(job.image_id, job.upload_id, "original", blobs.EXTENSIONS[fmt])
-    blobs.write(key, data, blobs.MEDIA_TYPES[fmt])
+    served = formats.named(fmt)
+    key = blobs.variant_key(job.image_id, job.upload_id, "original", served.extension)
+    blobs.write(key, data, served.media_type)
     width, height = job.probe.oriented_size
     job.shared = Variant(key, width, height, len(data), fmt)
 
@@ -329,8 +326,6 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
     except Skip as skip:
         log_event("upload_skipped", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip))
         return "skipped"
-    except imaging.ImageRejected as rejected:
-        return _fail(job, rejected.code, rejected.message)
     except Rejected as rejected:
         return _fail(job, rejected.code, rejected.message)
     except Busy as busy:
@@ -350,7 +345,7 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
     return "ready"
 
 
-def fail_stuck(seen: Upload, code: str, message: str) -> bool:
+def fail_stuck(seen: Upload, code: Code, message: str) -> bool:
     """Give up on an upload that never finished (the cleanup, after K attempts). Only the
     claim the cleanup saw is given up: if another run has claimed it since, nothing is
     written. Returns whether it was failed."""
@@ -370,7 +365,7 @@ def fail_stuck(seen: Upload, code: str, message: str) -> bool:
     return _fail(job, code, message, upload_was=upload.status) == "failed"
 
 
-def _fail(job: Job, code: str, message: str, upload_was: Status = Status.PROCESSING) -> str:
+def _fail(job: Job, code: Code, message: str, upload_was: Status = Status.PROCESSING) -> str:
     log_event(
         "upload_failed",
         imageId=job.image_id,
@@ -454,7 +449,7 @@ def _write(
                 image, upload, upload_was=upload_was, image_version_was=job.image.version
             )
             return
-        except records.Conflict:
+        except records.LostWrite:
             _read_again(job, upload_was)
     raise Skip("the record kept changing while it was written; the cleanup re-drives it")
 

@@ -30,7 +30,7 @@ DAY_INDEX = "logByDay"
 SWEEP_INDEX = "sweep"
 
 
-class Conflict(Exception):
+class LostWrite(Exception):
     """A conditional write lost: the record changed since it was read."""
 
 
@@ -81,7 +81,7 @@ def _transact(*operations: dict[str, Any]) -> None:
             "TransactionCanceledException",
             "ConditionalCheckFailedException",
         ):
-            raise Conflict(str(error)) from None
+            raise LostWrite(str(error)) from None
         raise
 
 
@@ -156,7 +156,7 @@ def create_once(
             *_creations(image, upload),
         )
         return answer
-    except Conflict:
+    except LostWrite:
         found = (
             _table()
             .get_item(Key=idempotency_key(image.ownerId, key), ConsistentRead=True)
@@ -233,7 +233,7 @@ def _upload_transition(upload: Upload, expected: Status) -> dict[str, Any]:
 def save_transition(
     image: Image, upload: Upload, *, upload_was: Status, image_version_was: int
 ) -> None:
-    """Write an image and one of its uploads together, or neither (Conflict)."""
+    """Write an image and one of its uploads together, or neither (LostWrite)."""
     _transact(_image_update(image, image_version_was), _upload_transition(upload, upload_was))
 
 
@@ -267,7 +267,7 @@ def save_image(image: Image, *, image_version_was: int) -> None:
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise Conflict(str(error)) from None
+            raise LostWrite(str(error)) from None
         raise
 
 
@@ -286,7 +286,7 @@ def tombstone(image: Image, *, image_version_was: int, deleted_at: str) -> None:
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise Conflict(str(error)) from None
+            raise LostWrite(str(error)) from None
         raise
 
 

@@ -13,7 +13,6 @@ imports Pillow, which only the render step loads.
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,22 +21,21 @@ from typing import TYPE_CHECKING
 from chalicelib import blobs, settings
 from chalicelib.errors import Conflict, Invalid, Unprocessable
 from chalicelib.images import Content, Image
+from chalicelib.imaging import formats
+from chalicelib.imaging.geometry import ROTATIONS, contained_size, covering_size
 from chalicelib.logs import log_event
 from chalicelib.specs import Fit, RenderSpec, VariantSpec
 
 if TYPE_CHECKING:
-    from chalicelib.imaging import Encoded
+    from chalicelib.imaging.facts import Encoded
 
 PARAMETERS = ("w", "h", "fit", "rotate", "format", "q")
-ROTATIONS = (0, 90, 180, 270)
 AUTO = "auto"
-FORMATS = ("jpeg", "png", "webp", "avif")
-_FORMAT_SPELLINGS = {**{name: name for name in (*FORMATS, AUTO)}, "jpg": "jpeg"}
+_FORMAT_SPELLINGS = {**{name: name for name in (*formats.OUTPUTS, AUTO)}, "jpg": "jpeg"}
 # What each lossy encoder needs for a result people accept as "the photo"; AVIF and WebP
 # reach JPEG's look at lower numbers. PNG is lossless and has no quality.
 DEFAULT_QUALITY = {"jpeg": 82, "webp": 80, "avif": 60}
 LOSSLESS_QUALITY = 100
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 # Among formats the client likes equally, the smallest files first.
 PREFERENCE = ("avif", "webp", "jpeg")
 # Bump when a change of the render code changes its output, so old renders are not served.
@@ -80,7 +78,9 @@ def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) ->
     fmt = negotiate(asked.format, accept)
     content = ready_content(image)
     spec = plan(asked, fmt, (content.width, content.height), config.max_pixels)
-    key = blobs.render_key(image.id, cache_key(spec, content.sha256), EXTENSIONS[spec.format])
+    key = blobs.render_key(
+        image.id, cache_key(spec, content.sha256), formats.named(spec.format).extension
+    )
     if not blobs.exists(key):
         make(image.id, key, spec, content, config)
     return blobs.presigned_get(key, spec.format, image.filename)
@@ -262,37 +262,12 @@ def render(data: bytes, spec: RenderSpec, config: settings.Settings) -> "Encoded
 # --- sizes ----------------------------------------------------------------------------
 
 
-def contained_size(
-    original: tuple[int, int], width: int | None, height: int | None
-) -> tuple[int, int]:
-    """What contain makes of the original: inside the box, same aspect, never upscaled.
-
-    A missing side places no limit, so w=257 is 257 wide whatever the rounding of the height.
-    """
-    src_w, src_h = original
-    scale = min(
-        1.0,
-        width / src_w if width is not None else math.inf,
-        height / src_h if height is not None else math.inf,
-    )
-    return (
-        max(1, min(width or src_w, round(src_w * scale))),
-        max(1, min(height or src_h, round(src_h * scale))),
-    )
-
-
 def needed_size(spec: RenderSpec, original: tuple[int, int]) -> tuple[int, int]:
     """How many source pixels each axis needs; more than the original has cannot help."""
-    if spec.fit is Fit.COVER:
-        scaled = _covering_size(original, (spec.width, spec.height))
-    else:
-        scaled = (spec.width, spec.height)
+    assert spec.width is not None and spec.height is not None  # plan() resolved them
+    box = (spec.width, spec.height)
+    scaled = covering_size(original, box) if spec.fit is Fit.COVER else box
     return min(scaled[0], original[0]), min(scaled[1], original[1])
-
-
-def _covering_size(original: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
-    scale = max(box[0] / original[0], box[1] / original[1])
-    return max(box[0], math.ceil(original[0] * scale)), max(box[1], math.ceil(original[1] * scale))
 
 
 def _check_cover_fits_in_memory(
@@ -300,7 +275,7 @@ def _check_cover_fits_in_memory(
 ) -> None:
     # Cover scales the whole picture before cropping: a long thin image covering a square
     # box would need billions of pixels.
-    scaled = _covering_size(original, box)
+    scaled = covering_size(original, box)
     if scaled[0] * scaled[1] > max_pixels:
         raise Unprocessable(
             f"fit=cover of {box[0]}x{box[1]} would scale this {original[0]}x{original[1]} image"

@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from chalicelib.imaging.formats import ALL_INPUTS
 from chalicelib.specs import DEFAULT_VARIANTS, Fit, VariantSpec
 
 MB = 1024 * 1024
-ALL_INPUT_FORMATS = frozenset(
-    {"jpeg", "png", "gif", "webp", "tiff", "bmp", "avif", "heif", "ico", "dib"}
-)
-RENDER_FORMATS = frozenset({"jpeg", "png", "webp", "avif"})
+ALL_INPUT_FORMATS = ALL_INPUTS
 
 
 class SettingsError(ValueError):

@@ -1,6 +1,6 @@
 """Plain descriptions of what to make from an image: variants and renders.
 
-Kept apart from imaging.py so that settings (read by every Lambda) can describe variants
+Kept apart from imaging's steps so that settings (read by every Lambda) can describe variants
 without importing Pillow, which the API function must not pay for at cold start.
 """
 

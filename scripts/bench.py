@@ -218,9 +218,9 @@ def make_ours(outputs: Sequence[Output]) -> Run:
 
 def make_ours_with_pillow(outputs: Sequence[Output]) -> Run:
     """Ours as it runs where cykooz.resizer has no wheel (Linux arm64): Pillow resamples."""
-    from chalicelib import imaging
+    from chalicelib.imaging import shaping
 
-    imaging.cykooz_resizer = None
+    shaping.cykooz_resizer = None
     return make_ours(outputs)
 
 
@@ -645,7 +645,7 @@ def aws_calls(image: Path) -> dict:
     os.environ.update(AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION)
     from moto import mock_aws
 
-    from chalicelib import aws, processing, service, settings
+    from chalicelib import aws, image_operations, processing, settings
     from chalicelib.access import Access
     from chalicelib.images import Caller
     from devserver import provision
@@ -661,7 +661,7 @@ def aws_calls(image: Path) -> dict:
         )
         settings.get.cache_clear()
         aws.reset()
-        created = service.create_image(
+        created = image_operations.create_image(
             Access(Caller(id="bench", name="bench")),
             {"filename": image.name, "contentType": "image/jpeg"},
         )

@@ -180,7 +180,7 @@ def worker(path: Path, memory_mb: int, budget: bool = True) -> dict:
         estimated = estimate(probe, DEFAULT_VARIANTS) / 2**20 if estimate else None
         imaging.make_variants(data, probe, DEFAULT_VARIANTS)
         verdict = "ready"
-    except imaging.ImageRejected as rejected:
+    except imaging.Rejected as rejected:
         verdict, estimated = f"failed: {rejected.code}", None
     seconds = time.perf_counter() - started
     return {"verdict": verdict, "seconds": seconds, "peakMb": _hwm_mb(), "estimateMb": estimated}

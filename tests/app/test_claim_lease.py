@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import aws, blobs, processing, records, service, settings
+from chalicelib import aws, blobs, image_operations, processing, records, settings
 from chalicelib.access import Access
 from chalicelib.images import Caller, Status, parse_iso
 from tests.support import pictures
@@ -18,7 +18,7 @@ CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
 
 
 def new_upload() -> tuple[str, str]:
-    created = service.create_image(
+    created = image_operations.create_image(
         Access(ALICE), {"filename": "photo.jpg", "contentType": "image/jpeg"}
     )
     key = created["upload"]["fields"]["key"]

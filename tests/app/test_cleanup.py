@@ -11,8 +11,9 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto.dynamodb.models.table import Table
 
-from chalicelib import aws, blobs, cleanup, processing, records, service, settings
+from chalicelib import aws, blobs, cleanup, image_operations, processing, records, settings
 from chalicelib.access import Access
+from chalicelib.failures import Code
 from chalicelib.images import Caller, Image, Status, Upload
 from tests.support import pictures
 from tests.support.aws_guards import forbid_scans, query_costs
@@ -34,7 +35,7 @@ def put(key: str, data: bytes = b"bytes") -> None:
 
 
 def new_upload(data: bytes | None = None) -> tuple[str, str]:
-    created = service.create_image(
+    created = image_operations.create_image(
         Access(ALICE), {"filename": "photo.jpg", "contentType": "image/jpeg"}
     )
     key = created["upload"]["fields"]["key"]
@@ -172,7 +173,7 @@ def test_giving_up_on_a_claim_leaves_a_newer_claim_working(resources, photo, mon
     when = later(seconds=settings.get().processing_lease_seconds + 1)
     monkeypatch.setattr(processing, "now_iso", lambda: iso(when))
     claim_and_die(key)  # a retry takes the expired claim over, and is still working
-    assert not processing.fail_stuck(seen, processing.TIMEOUT, "given up")
+    assert not processing.fail_stuck(seen, Code.PROCESSING_TIMEOUT, "given up")
     row = upload_of(key)
     assert (row.status, row.attempts) == (Status.PROCESSING, 2)
     assert records.get_image(image_id).status == Status.PROCESSING
@@ -246,7 +247,7 @@ def test_an_upload_stuck_through_its_attempts_fails_with_processing_timeout(
 def test_an_upload_replaced_before_it_arrived_is_retired_from_the_sweep(resources):
     image_id, first = new_upload()
     image = records.get_image(image_id)
-    service.replace_content(ALICE, image, {"contentType": "image/png"})
+    image_operations.replace_content(ALICE, image, {"contentType": "image/png"})
     counts = cleanup.run(later(seconds=900 + 300 + 1))
     assert counts["retired"] == 1
     assert upload_of(first).status == Status.EXPIRED
@@ -261,7 +262,7 @@ def test_orphans_older_than_a_day_are_deleted_younger_and_live_ones_kept(resourc
     put(live_render)
     gone_id, gone_key = new_upload(photo)
     processing.process(gone_key)
-    service.delete_image(records.get_image(gone_id))
+    image_operations.delete_image(records.get_image(gone_id))
     leftovers = {
         blobs.render_key(gone_id, "abc", "webp"),
         blobs.upload_key(gone_id, "up-late"),
@@ -300,7 +301,7 @@ def test_tombstones_older_than_the_retention_are_purged_younger_kept(configure, 
     configure(TOMBSTONE_RETENTION_DAYS="30")
     image_id, key = new_upload(photo)
     processing.process(key)
-    service.delete_image(records.get_image(image_id))
+    image_operations.delete_image(records.get_image(image_id))
     assert handled(cleanup.run(later(days=29))) == 0
     assert records.get_image(image_id).status == Status.DELETED
     assert len(records.uploads_of(image_id)) == 1
@@ -314,7 +315,7 @@ def test_a_tombstone_with_more_upload_rows_than_one_page_is_purged_whole(configu
     configure(TOMBSTONE_RETENTION_DAYS="30")
     image_id, key = new_upload(photo)
     processing.process(key)
-    service.delete_image(records.get_image(image_id))
+    image_operations.delete_image(records.get_image(image_id))
     with aws.table().batch_writer() as batch:  # a long history of replacements
         for n in range(1_100):
             batch.put_item(Item={"pk": f"IMG#{image_id}", "sk": f"UP#old{n:05d}"})

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib import aws, collection, records, service, uploadlog
+from chalicelib import aws, collection, image_operations, records, uploadlog
 from chalicelib.access import Access
 from chalicelib.images import Caller, Status
 from tests.support.aws_guards import forbid_scans, query_costs
@@ -22,7 +22,7 @@ def _seed(collection_id: str) -> set[str]:
     failed = set()
     with aws.table().batch_writer() as batch:
         for n in range(IMAGES):
-            image, upload = service._new_image(
+            image, upload = image_operations._new_image(
                 ALICE, filename=f"{n}.jpg", content_type="image/jpeg"
             )
             at = f"2026-11-{1 + n // 20:02}T10:{n % 60:02}:{n % 59:02}.{n:03}Z"
@@ -46,10 +46,10 @@ def seeded(resources):
 
 
 LISTINGS = {
-    "images by status": lambda params, _: service.list_images(
+    "images by status": lambda params, _: image_operations.list_images(
         ALICE, {**params, "status": "failed"}
     ),
-    "images by collection": lambda params, collection_id: service.list_images(
+    "images by collection": lambda params, collection_id: image_operations.list_images(
         ALICE, {**params, "collectionId": collection_id}
     ),
     "own uploads by status": lambda params, _: uploadlog.list_uploads(
@@ -99,7 +99,7 @@ def test_paging_a_filtered_listing_returns_every_match_once_newest_first(seeded,
 
 def test_an_unfiltered_page_still_examines_at_most_limit_plus_one(seeded):
     _, _, costs = seeded
-    page = service.list_images(ALICE, {"limit": "20"})
+    page = image_operations.list_images(ALICE, {"limit": "20"})
     assert len(page["images"]) == 20
     assert costs.scanned <= 21
     assert costs.queries == 1

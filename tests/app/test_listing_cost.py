@@ -2,7 +2,7 @@
 
 import pytest
 
-from chalicelib import aws, records, service
+from chalicelib import aws, image_operations, records
 from chalicelib.images import Caller, Image, Status, Upload
 from tests.support.aws_guards import forbid_scans, query_costs
 
@@ -50,7 +50,7 @@ def seeded(resources):
 
 @pytest.mark.parametrize("limit", [1, 20, 100])
 def test_one_users_first_page_examines_at_most_limit_plus_one_items(seeded, limit):
-    listed = service.list_images(Caller(id="user-7", name="user7"), {"limit": str(limit)})
+    listed = image_operations.list_images(Caller(id="user-7", name="user7"), {"limit": str(limit)})
     assert len(listed["images"]) == min(limit, PER_USER)
     assert all(image["ownerId"] == "user-7" for image in listed["images"])
     assert seeded.scanned <= limit + 1
@@ -62,7 +62,7 @@ def test_paging_costs_one_query_per_page(seeded):
     cursor, seen = None, []
     while True:
         params = {"limit": "15", **({"cursor": cursor} if cursor else {})}
-        page = service.list_images(caller, params)
+        page = image_operations.list_images(caller, params)
         seen.extend(image["id"] for image in page["images"])
         cursor = page["cursor"]
         if not cursor:

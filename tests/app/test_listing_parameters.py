@@ -121,12 +121,12 @@ def test_a_log_cursor_with_ill_formed_key_values_is_400(as_user, query, caller, 
 
 @pytest.mark.parametrize("listing", ["collection", "/uploads", "/uploads?all=true"])
 def test_the_cursors_a_listing_gives_out_page_through_it(as_user, listing):
-    from chalicelib import service
+    from chalicelib import image_operations
     from chalicelib.access import Access
 
     collection_id = collection.create(ALICE, {"name": "trip"})["id"]
     made = {
-        service.create_image(
+        image_operations.create_image(
             Access(ALICE),
             {"filename": f"{n}.jpg", "contentType": "image/jpeg", "collectionId": collection_id},
         )["image"]["id"]

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from PIL import Image as PILImage
 
-from chalicelib import aws, blobs, errors, processing, records, service, settings
+from chalicelib import aws, blobs, errors, image_operations, processing, records, settings
 from chalicelib.access import Access
 from chalicelib.images import Caller, Status
 from tests.support import pictures
@@ -21,7 +21,7 @@ def jpeg(size=(1200, 900)) -> bytes:
 
 
 def new_upload(data: bytes | None, content_type="image/jpeg", filename="photo.jpg"):
-    created = service.create_image(
+    created = image_operations.create_image(
         Access(ALICE), {"filename": filename, "contentType": content_type}
     )
     key = created["upload"]["fields"]["key"]
@@ -140,7 +140,7 @@ def test_a_transient_error_after_an_edit_made_meanwhile_still_lets_the_retry_fin
 
     def make_edit_then_fail(job):
         make(job)
-        service.update_image(records.get_image(job.image_id), {"title": "mine"})
+        image_operations.update_image(records.get_image(job.image_id), {"title": "mine"})
         raise EndpointConnectionError(endpoint_url="https://s3.example")
 
     monkeypatch.setattr(
@@ -235,7 +235,7 @@ def test_an_old_upload_url_used_again_while_a_replacement_is_pending_stops_that_
 ):
     image_id, key = new_upload(jpeg())
     assert processing.process(key) == "ready"
-    created = service.replace_content(
+    created = image_operations.replace_content(
         ALICE, records.get_image(image_id), {"contentType": "image/jpeg"}
     )
 
@@ -254,7 +254,7 @@ def test_an_old_upload_url_used_again_while_a_replacement_is_pending_stops_that_
 
 def test_an_event_for_a_deleted_image_removes_the_object(resources):
     image_id, key = new_upload(None)
-    service.delete_image(records.get_image(image_id))
+    image_operations.delete_image(records.get_image(image_id))
     aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=jpeg())
     assert processing.process(key) == "skipped"
     assert blobs.head(key) is None
@@ -263,7 +263,7 @@ def test_an_event_for_a_deleted_image_removes_the_object(resources):
 def test_an_event_for_a_superseded_upload_changes_nothing(resources):
     image_id, old_key = new_upload(None)
     image = records.get_image(image_id)
-    service.replace_content(ALICE, image, {"contentType": "image/jpeg"})
+    image_operations.replace_content(ALICE, image, {"contentType": "image/jpeg"})
     aws.client("s3").put_object(Bucket=settings.get().bucket, Key=old_key, Body=jpeg())
     version = records.get_image(image_id).version
     assert processing.process(old_key) == "skipped"
@@ -296,7 +296,9 @@ def test_an_edit_made_while_the_upload_is_processed_is_kept_and_the_upload_gets_
     image_id, key = new_upload(jpeg())
     edit_while_processing(
         monkeypatch,
-        lambda image_id: service.update_image(records.get_image(image_id), {"title": "mine"}),
+        lambda image_id: image_operations.update_image(
+            records.get_image(image_id), {"title": "mine"}
+        ),
     )
     assert processing.process(key) == "ready"
     image = records.get_image(image_id)
@@ -309,7 +311,7 @@ def test_an_edit_that_loses_only_to_the_pipeline_is_applied_to_the_new_version(r
     image_id, key = new_upload(jpeg())
     read_before = records.get_image(image_id)
     assert processing.process(key) == "ready"  # claims and finishes: two version bumps
-    edited = service.update_image(read_before, {"description": "taken at dawn"})
+    edited = image_operations.update_image(read_before, {"description": "taken at dawn"})
     image = records.get_image(image_id)
     assert (image.status, image.description) == (Status.READY, "taken at dawn")
     assert edited["version"] == image.version == read_before.version + 3
@@ -318,12 +320,12 @@ def test_an_edit_that_loses_only_to_the_pipeline_is_applied_to_the_new_version(r
 def test_an_edit_that_loses_to_another_edit_or_names_a_stale_version_gets_409(resources):
     image_id, key = new_upload(jpeg())
     read_before = records.get_image(image_id)
-    service.update_image(records.get_image(image_id), {"title": "first"})
+    image_operations.update_image(records.get_image(image_id), {"title": "first"})
     with pytest.raises(errors.Conflict):
-        service.update_image(read_before, {"title": "second"})
+        image_operations.update_image(read_before, {"title": "second"})
     processing.process(key)
     with pytest.raises(errors.Conflict):
-        service.update_image(
+        image_operations.update_image(
             records.get_image(image_id), {"title": "third", "version": read_before.version}
         )
     assert records.get_image(image_id).title == "first"
@@ -332,7 +334,7 @@ def test_an_edit_that_loses_to_another_edit_or_names_a_stale_version_gets_409(re
 def test_an_image_deleted_while_its_upload_is_processed_keeps_no_objects(resources, monkeypatch):
     image_id, key = new_upload(jpeg())
     edit_while_processing(
-        monkeypatch, lambda image_id: service.delete_image(records.get_image(image_id))
+        monkeypatch, lambda image_id: image_operations.delete_image(records.get_image(image_id))
     )
     assert processing.process(key) == "skipped"
     assert records.get_image(image_id).status == Status.DELETED
@@ -347,7 +349,7 @@ def _download_name(url: str) -> str:
 
 
 def _replace(image_id: str, body: dict, data: bytes) -> str:
-    created = service.replace_content(ALICE, records.get_image(image_id), body)
+    created = image_operations.replace_content(ALICE, records.get_image(image_id), body)
     key = created["upload"]["fields"]["key"]
     aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=data)
     return processing.process(key)
@@ -361,7 +363,7 @@ def test_a_failed_replacement_keeps_the_served_versions_filename_and_type(resour
     image = records.get_image(image_id)
     assert image.content.format == "jpeg"
     assert (image.filename, image.declaredType) == ("cat.jpg", "image/jpeg")
-    url = service.content_url(ALICE, image, "original")
+    url = image_operations.content_url(ALICE, image, "original")
     assert _download_name(url) == "inline; filename=\"cat.jpg\"; filename*=UTF-8''cat.jpg"
     rows = {row.filename: row.status for row in records.uploads_of(image_id)}
     assert rows == {"cat.jpg": Status.READY, "dog.png": Status.FAILED}
@@ -370,10 +372,10 @@ def test_a_failed_replacement_keeps_the_served_versions_filename_and_type(resour
 def test_a_rename_made_while_a_replacement_is_pending_is_kept_once_it_is_served(resources):
     image_id, key = new_upload(jpeg(), filename="cat.jpg")
     assert processing.process(key) == "ready"
-    created = service.replace_content(
+    created = image_operations.replace_content(
         ALICE, records.get_image(image_id), {"contentType": "image/jpeg"}
     )
-    service.update_image(records.get_image(image_id), {"filename": "tabby.jpg"})
+    image_operations.update_image(records.get_image(image_id), {"filename": "tabby.jpg"})
 
     new_key = created["upload"]["fields"]["key"]
     aws.client("s3").put_object(Bucket=settings.get().bucket, Key=new_key, Body=jpeg((800, 600)))
@@ -386,7 +388,7 @@ def test_a_rename_made_while_a_replacement_is_pending_is_kept_once_it_is_served(
 def test_a_replacement_gives_the_image_its_filename_and_type_once_it_is_served(resources):
     image_id, key = new_upload(jpeg(), filename="cat.jpg")
     assert processing.process(key) == "ready"
-    created = service.replace_content(
+    created = image_operations.replace_content(
         ALICE, records.get_image(image_id), {"filename": "dog.png", "contentType": "image/png"}
     )
     assert (created["image"]["filename"], created["image"]["declaredType"]) == (
@@ -405,13 +407,13 @@ def test_a_replacement_gives_the_image_its_filename_and_type_once_it_is_served(r
         "image/png",
         "png",
     )
-    url = service.content_url(ALICE, image, "original")
+    url = image_operations.content_url(ALICE, image, "original")
     assert _download_name(url) == "inline; filename=\"dog.png\"; filename*=UTF-8''dog.png"
 
 
 def test_a_replacement_of_an_image_never_served_names_the_record_at_once(resources):
     image_id, _ = new_upload(None, filename="first.jpg")
-    created = service.replace_content(
+    created = image_operations.replace_content(
         ALICE, records.get_image(image_id), {"filename": "second.png", "contentType": "image/png"}
     )
     assert (created["image"]["filename"], created["image"]["declaredType"]) == (

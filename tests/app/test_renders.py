@@ -6,7 +6,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from PIL import Image
 
-from chalicelib import aws, blobs, processing, records, renders, service, settings
+from chalicelib import aws, blobs, image_operations, processing, records, renders, settings
 from chalicelib.access import Access
 from chalicelib.errors import Conflict, Invalid
 from chalicelib.images import Caller
@@ -23,7 +23,7 @@ def jpeg(size=(2400, 1800)) -> bytes:
 
 
 def new_image(data: bytes | None = None) -> str:
-    created = service.create_image(
+    created = image_operations.create_image(
         Access(ALICE), {"filename": "hill.jpg", "contentType": "image/jpeg"}
     )
     if data is not None:
@@ -161,7 +161,9 @@ def test_an_image_without_content_is_a_conflict(resources, calls):
 
 def test_a_replacement_in_flight_still_renders_the_served_version(image_id, reads):
     image = records.get_image(image_id)
-    service.replace_content(ALICE, image, {"filename": "new.jpg", "contentType": "image/jpeg"})
+    image_operations.replace_content(
+        ALICE, image, {"filename": "new.jpg", "contentType": "image/jpeg"}
+    )
     replacing = records.get_image(image_id)
     assert replacing.status == "awaiting_upload"
     renders.redirect_for(replacing, {"w": "100"}, None)
@@ -170,7 +172,7 @@ def test_a_replacement_in_flight_still_renders_the_served_version(image_id, read
 
 def test_new_content_gets_new_render_keys(image_id):
     before = key_in(redirect(image_id, w="100"))
-    created = service.replace_content(
+    created = image_operations.replace_content(
         ALICE, records.get_image(image_id), {"filename": "b.jpg", "contentType": "image/jpeg"}
     )
     key = created["upload"]["fields"]["key"]

@@ -3,7 +3,7 @@
 from dataclasses import replace
 from datetime import date, timedelta
 
-from chalicelib import aws, cursors, records, service, uploadlog
+from chalicelib import aws, cursors, image_operations, records, uploadlog
 from chalicelib.access import Access
 from chalicelib.images import Caller
 from tests.support.aws_guards import query_costs
@@ -13,7 +13,7 @@ ADMIN = Caller(id="admin-sub", name="admin", groups=frozenset({"admins"}))
 
 
 def _upload_made_on(day: date, filename: str = "old.jpg") -> str:
-    image, upload = service._new_image(ALICE, filename=filename, content_type="image/jpeg")
+    image, upload = image_operations._new_image(ALICE, filename=filename, content_type="image/jpeg")
     at = f"{day.isoformat()}T12:00:00.000Z"
     records.create(replace(image, createdAt=at, updatedAt=at), replace(upload, createdAt=at))
     return image.id

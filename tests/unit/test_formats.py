@@ -17,8 +17,8 @@ def probe(data: bytes) -> imaging.Probe:
     return imaging.probe(data, allowed_formats=ACCEPTED, max_pixels=50_000_000)
 
 
-def rejection(data: bytes) -> imaging.ImageRejected:
-    with pytest.raises(imaging.ImageRejected) as caught:
+def rejection(data: bytes) -> imaging.Rejected:
+    with pytest.raises(imaging.Rejected) as caught:
         probe(data)
     return caught.value
 

@@ -13,16 +13,19 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageFile, ImageOps, ImageStat
 
-from chalicelib import imaging
 from chalicelib.imaging import (
     Encoded,
-    ImageRejected,
     Probe,
+    Rejected,
+    decoding,
+    encoding,
     make_variants,
     probe,
     render,
+    shaping,
     sniff,
 )
+from chalicelib.imaging.geometry import geometry, size_and_box
 from chalicelib.specs import DEFAULT_VARIANTS, Fit, RenderSpec, VariantSpec
 from tests.support.corpus import ORIENTATION
 
@@ -72,8 +75,8 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
     return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / len(a.getbands())
 
 
-def rejection(call) -> ImageRejected:
-    with pytest.raises(ImageRejected) as caught:
+def rejection(call) -> Rejected:
+    with pytest.raises(Rejected) as caught:
         call()
     return caught.value
 
@@ -184,7 +187,7 @@ data = open(sys.argv[1], "rb").read()
 before = peak_mb()
 try:
     imaging.probe(data, allowed_formats=frozenset({"png"}), max_pixels=50_000_000)
-except imaging.ImageRejected as rejected:
+except imaging.Rejected as rejected:
     print(rejected.code, peak_mb() - before)
 """
 
@@ -302,8 +305,8 @@ def resampler(request, monkeypatch) -> str:
     """Shaping runs with cykooz.resizer where it has wheels and with Pillow elsewhere (Linux
     arm64): every variant and render test holds for both."""
     if request.param == "pillow":
-        monkeypatch.setattr(imaging, "cykooz_resizer", None)
-    elif imaging.cykooz_resizer is None:
+        monkeypatch.setattr(shaping, "cykooz_resizer", None)
+    elif shaping.cykooz_resizer is None:
         pytest.skip("cykooz.resizer has no wheel for this platform")
     return request.param
 
@@ -316,12 +319,12 @@ def textured(size: tuple[int, int], mode: str) -> Image.Image:
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBa"])
 def test_the_vectorised_resampler_gives_pillows_lanczos(mode):
-    if imaging.cykooz_resizer is None:
+    if shaping.cykooz_resizer is None:
         pytest.skip("cykooz.resizer has no wheel for this platform")
     source = textured((2400, 1600), mode)
     box = (10.5, 40.25, 2390.0, 1500.75)  # fractional, as a cover's crop is
 
-    fast = imaging._resample_vectorised(source, (1280, 720), box)
+    fast = shaping.resample_vectorised(source, (1280, 720), box)
 
     reference = source.resize((1280, 720), Image.Resampling.LANCZOS, box)
     assert (fast.mode, fast.size) == (mode, (1280, 720))
@@ -335,12 +338,10 @@ def test_the_vectorised_resampler_gives_pillows_lanczos(mode):
 
 def test_a_thumbnail_is_made_from_the_preview_and_the_others_from_the_decoded_source():
     source = (2250, 1500)
-    geometries = [
-        imaging._geometry(source, s.width, s.height, s.fit, s.rotate) for s in DEFAULT_VARIANTS
-    ]
+    geometries = [geometry(source, s.width, s.height, s.fit, s.rotate) for s in DEFAULT_VARIANTS]
 
     plan = {
-        DEFAULT_VARIANTS[step.index].name: step.base for step in imaging._plan(geometries, source)
+        DEFAULT_VARIANTS[step.index].name: step.base for step in shaping.plan(geometries, source)
     }
 
     assert plan == {"preview": None, "hd-rotated": None, "thumbnail": 1}
@@ -352,9 +353,9 @@ def test_an_enlarged_output_is_never_what_a_smaller_one_starts_from():
         VariantSpec("poster", 1000, 1000, Fit.FILL),
         VariantSpec("small", 256, 256, Fit.CONTAIN),
     ]
-    geometries = [imaging._geometry(source, s.width, s.height, s.fit, s.rotate) for s in specs]
+    geometries = [geometry(source, s.width, s.height, s.fit, s.rotate) for s in specs]
 
-    assert [(step.index, step.base) for step in imaging._plan(geometries, source)] == [
+    assert [(step.index, step.base) for step in shaping.plan(geometries, source)] == [
         (0, None),
         (1, None),
     ]
@@ -364,8 +365,8 @@ def test_a_cover_crop_box_never_reaches_past_the_source():
     for width in range(100, 4100, 13):
         for height in range(100, 4100, 29):
             for box_w, box_h in ((1280, 720), (1080, 1080), (256, 256)):
-                geometry = imaging._geometry((width, height), box_w, box_h, Fit.COVER, 0)
-                _, box = imaging._size_and_box((width, height), geometry)
+                shape = geometry((width, height), box_w, box_h, Fit.COVER, 0)
+                _, box = size_and_box((width, height), shape)
                 assert 0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height
 
 
@@ -386,13 +387,13 @@ def test_a_cover_whose_crop_reaches_the_edge_of_the_source_is_made(size, box):
 def test_outputs_of_the_sources_own_size_are_each_encoded_from_their_own_picture(monkeypatch):
     data = encode(picture((200, 150)), "PNG")  # thumbnail and preview both keep its size
     encoded_pictures = []
-    encode_one = imaging._encode
+    encode_one = encoding.encode
 
     def recording(image, *rest):
         encoded_pictures.append(image)
         return encode_one(image, *rest)
 
-    monkeypatch.setattr(imaging, "_encode", recording)
+    monkeypatch.setattr(encoding, "encode", recording)
 
     variants = variants_of(data)
 
@@ -416,14 +417,14 @@ def test_an_output_made_from_a_stretched_one_keeps_the_sources_aspect_ratio(larg
 
 @pytest.mark.timeout(30)
 def test_an_output_that_fails_fails_those_made_from_it_without_a_hang(large_jpeg, monkeypatch):
-    resample = imaging._resample
+    resample = shaping.resample
 
     def failing(image, size, box):
         if size == (1600, 1067):  # the preview, which the thumbnail is made from
             raise OSError("broken data stream")
         return resample(image, size, box)
 
-    monkeypatch.setattr(imaging, "_resample", failing)
+    monkeypatch.setattr(shaping, "resample", failing)
 
     assert rejection(lambda: variants_of(large_jpeg)).code == "corrupt"
 
@@ -452,19 +453,19 @@ def test_an_output_encoded_through_a_file_has_the_bytes_pillow_writes_to_memory(
     in_memory = io.BytesIO()
     image.save(in_memory, fmt.upper(), quality=80)
 
-    encoded = imaging._encode(image, "x", fmt, 80, None)
+    encoded = encoding.encode(image, "x", fmt, 80, None)
 
     assert encoded.data == in_memory.getvalue()
 
 
 def test_what_the_vectorised_resampler_refuses_pillow_resamples(large_jpeg, monkeypatch):
-    if imaging.cykooz_resizer is None:
+    if shaping.cykooz_resizer is None:
         pytest.skip("cykooz.resizer has no wheel for this platform")
 
     def refusing(self, *_):
         raise RuntimeError("Size of the crop box is out of the image boundaries")
 
-    monkeypatch.setattr(imaging.cykooz_resizer.Resizer, "resize_pil", refusing)
+    monkeypatch.setattr(shaping.cykooz_resizer.Resizer, "resize_pil", refusing)
 
     variants = variants_of(large_jpeg)
 
@@ -476,7 +477,7 @@ def test_running_out_of_memory_is_too_many_pixels_not_damage(large_jpeg, monkeyp
     def exhausted(*_):
         raise MemoryError
 
-    monkeypatch.setattr(imaging, "_decode", exhausted)
+    monkeypatch.setattr(decoding, "decode", exhausted)
 
     rejected = rejection(lambda: variants_of(large_jpeg))
     assert rejected.code == "too_many_pixels"
@@ -484,14 +485,14 @@ def test_running_out_of_memory_is_too_many_pixels_not_damage(large_jpeg, monkeyp
 
 
 def test_a_failure_while_outputs_are_made_side_by_side_is_a_rejection(large_jpeg, monkeypatch):
-    encode_one = imaging._encode
+    encode_one = encoding.encode
 
     def failing(image, name, *rest):
         if name == "hd-rotated":
             raise OSError("encoder error -2")
         return encode_one(image, name, *rest)
 
-    monkeypatch.setattr(imaging, "_encode", failing)
+    monkeypatch.setattr(encoding, "encode", failing)
 
     assert rejection(lambda: variants_of(large_jpeg)).code == "corrupt"
 
@@ -556,7 +557,7 @@ def test_the_jpeg_decoder_is_asked_for_three_eighths_when_that_covers_the_need()
     data = encode(picture((4271, 2403)), "JPEG")
     image = Image.open(io.BytesIO(data))
 
-    imaging._draft(image, (1600, 900))
+    decoding.draft(image, (1600, 900))
     image.load()
 
     assert image.size == (1602, 902)  # ceil(4271 * 3 / 8), ceil(2403 * 3 / 8)
@@ -860,12 +861,12 @@ def test_the_vectorised_resampler_is_installed_wherever_it_has_wheels():
     if sys.platform == "linux" and platform.machine() == "aarch64":
         pytest.skip("cykooz.resizer publishes no Linux arm64 wheel")
 
-    assert imaging.cykooz_resizer is not None
+    assert shaping.cykooz_resizer is not None
 
 
 def test_importing_imaging_pulls_in_no_aws_library():
     check = (
-        "import sys, chalicelib.imaging; "
+        "import sys, chalicelib.imaging.pipeline, chalicelib.imaging.probing; "
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')); "
         "assert not loaded, loaded"
     )

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from chalicelib.imaging import REJECTION_CODES, Encoded, ImageRejected, make_variants, probe
+from chalicelib.imaging import IMAGE_VERDICTS, Encoded, Rejected, make_variants, probe
 from chalicelib.specs import Fit, VariantSpec
 
 EVERY_FORMAT = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp", "avif", "heif"})
@@ -35,19 +35,19 @@ def small_image_bytes(pillow_format: str) -> bytes:
 VALID_IMAGES = {fmt: small_image_bytes(fmt) for fmt in ("JPEG", "PNG", "GIF", "WEBP")}
 
 
-def outcome(data: bytes) -> list[Encoded] | ImageRejected:
+def outcome(data: bytes) -> list[Encoded] | Rejected:
     try:
         found = probe(data, allowed_formats=EVERY_FORMAT, max_pixels=10_000_000)
         return make_variants(data, found, TINY_VARIANTS)
-    except ImageRejected as rejected:
+    except Rejected as rejected:
         return rejected
 
 
 def probe_then_make_variants(data: bytes) -> None:
-    """Either makes every variant or raises an ImageRejected that a person can be shown."""
+    """Either makes every variant or raises an Rejected that a person can be shown."""
     result = outcome(data)
-    if isinstance(result, ImageRejected):
-        assert result.code in REJECTION_CODES
+    if isinstance(result, Rejected):
+        assert result.code in IMAGE_VERDICTS
         assert result.message.strip()
     else:
         assert [v.name for v in result] == [spec.name for spec in TINY_VARIANTS]

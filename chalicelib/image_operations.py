@@ -238,7 +238,7 @@ def update_image(
         try:
             records.save_image(updated, image_version_was=image.version)
             return updated.public()
-        except records.Conflict:
+        except records.LostWrite:
             fresh = records.get_image(image.id)
         # Only the pipeline moved (the upload was claimed or processed): apply the edit to
         # the new version. Another edit, or a version the client named, is a real conflict.
@@ -285,7 +285,7 @@ def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[
     )
     try:
         records.replace(updated, upload, image_version_was=image.version)
-    except records.Conflict:
+    except records.LostWrite:
         raise Conflict("the image changed meanwhile; try again") from None
     return {"image": updated.public(), "upload": blobs.presigned_post(upload.key, content_type)}
 
@@ -303,7 +303,7 @@ def delete_image(image: Image) -> None:
     )
     try:
         records.tombstone(tomb, image_version_was=image.version, deleted_at=now)
-    except records.Conflict:
+    except records.LostWrite:
         raise Conflict("the image changed meanwhile; try again") from None
     records.mark_uploads_deleted(image.id, now)
     for prefix in (
