@@ -1,6 +1,6 @@
 """API keys for external systems: issued once, stored only as a SHA-256 hash.
 
-  key  pk APIKEY#{keyId}  sk APIKEY   byOwner (gsi1): APIKEYS, {createdAt}#{keyId}
+  key  table.api_key_key, in the API_KEYS partition of byOwner, newest first
 A key reads `isk_{keyId}_{secret}`: the prefix makes it recognisable (and findable by secret
 scanners), the id finds its item with one GetItem, and the secret (32 random bytes) is
 compared by hash in constant time.
@@ -11,18 +11,11 @@ import hmac
 import secrets
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
-
-from chalicelib import aws, validation
+from chalicelib import records, table, validation
 from chalicelib.errors import NotFound
 from chalicelib.images import Caller, now_iso
 
 PREFIX = "isk_"
-
-
-def _key(key_id: str) -> dict[str, str]:
-    return {"pk": f"APIKEY#{key_id}", "sk": "APIKEY"}
 
 
 def _hash(secret: str) -> str:
@@ -38,17 +31,16 @@ def issue(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     now = now_iso()
     item = {
-        **_key(key_id),
+        **table.api_key_key(key_id),
         "keyId": key_id,
         "name": name,
         "hash": _hash(secret),
         "createdAt": now,
         "createdBy": caller.id,
         "useCount": 0,
-        "gsi1pk": "APIKEYS",
-        "gsi1sk": f"{now}#{key_id}",
+        **table.API_KEYS.attributes("", f"{now}#{key_id}"),
     }
-    aws.table().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+    records.put(item, condition="attribute_not_exists(pk)")
     return {**_public(item), "secret": secret}
 
 
@@ -65,34 +57,26 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_keys() -> list[dict[str, Any]]:
-    table = aws.table()
-    params: dict[str, Any] = {
-        "IndexName": "byOwner",
-        "ScanIndexForward": False,
-        "KeyConditionExpression": Key("gsi1pk").eq("APIKEYS"),
-    }
     found: list[dict[str, Any]] = []
+    start = None
     while True:
-        response = table.query(**params)
-        found.extend(_public(item) for item in response["Items"])
-        if "LastEvaluatedKey" not in response or len(found) >= 1000:
+        items, start = records.index_page(table.API_KEYS, "", limit=1000, start=start)
+        found.extend(_public(item) for item in items)
+        if not start or len(found) >= 1000:
             return found
-        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def revoke(key_id: str) -> None:
     """Revoked keys keep their row (with its use count) but never authorize again."""
     try:
-        aws.table().update_item(
-            Key=_key(key_id),
-            UpdateExpression="SET revokedAt = :now",
-            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(revokedAt)",
+        records.update(
+            table.api_key_key(key_id),
+            "SET revokedAt = :now",
+            condition="attribute_exists(pk) AND attribute_not_exists(revokedAt)",
             ExpressionAttributeValues={":now": now_iso()},
         )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise NotFound("no such active API key") from None
-        raise
+    except records.LostWrite:
+        raise NotFound("no such active API key") from None
 
 
 def verify(presented: str | None) -> dict[str, str] | None:
@@ -102,7 +86,7 @@ def verify(presented: str | None) -> dict[str, str] | None:
     key_id, _, secret = presented[len(PREFIX) :].partition("_")
     if not key_id or not secret or not key_id.isalnum():
         return None
-    item = aws.table().get_item(Key=_key(key_id), ConsistentRead=True).get("Item")
+    item = records.get(table.api_key_key(key_id))
     if item is None or item.get("revokedAt"):
         return None
     if not hmac.compare_digest(item["hash"], _hash(presented)):
@@ -111,9 +95,9 @@ def verify(presented: str | None) -> dict[str, str] | None:
 
 
 def record_use(key_id: str) -> None:
-    aws.table().update_item(
-        Key=_key(key_id),
-        UpdateExpression="SET lastUsedAt = :now ADD useCount :one",
-        ConditionExpression="attribute_exists(pk)",
+    records.update(
+        table.api_key_key(key_id),
+        "SET lastUsedAt = :now ADD useCount :one",
+        condition="attribute_exists(pk)",
         ExpressionAttributeValues={":now": now_iso(), ":one": 1},
     )

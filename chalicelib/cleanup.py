@@ -17,11 +17,11 @@ one item is logged and counted, and the run goes on.
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import blobs, processing, records, settings
+from chalicelib import blobs, lifecycle, processing, records, settings
 from chalicelib.failures import Code
 from chalicelib.images import Failure, Image, Status, Upload, parse_iso
 from chalicelib.logs import log_event
@@ -107,14 +107,7 @@ def _expire_one(sweep: Sweep, upload: Upload) -> None:
     now = _iso(sweep.now)
     try:
         records.save_transition(
-            replace(
-                image,
-                status=Status.EXPIRED,
-                failure=failure,
-                updatedAt=now,
-                version=image.version + 1,
-            ),
-            replace(upload, status=Status.EXPIRED, failure=failure, processedAt=now),
+            *lifecycle.expire(image, upload, now, failure),
             upload_was=Status.AWAITING_UPLOAD,
             image_version_was=image.version,
         )
@@ -181,11 +174,11 @@ def _current_image(sweep: Sweep, upload: Upload, superseded: Status) -> Image | 
         return image
     now = _iso(sweep.now)
     if image is None or image.status == Status.DELETED:
-        retired = replace(upload, status=Status.DELETED, deletedAt=now)
+        retired = lifecycle.retire(upload, Status.DELETED, now, None)
         blobs.delete([upload.key])
     else:
         failure = Failure(Code.SUPERSEDED, "a newer upload replaced this one before it finished")
-        retired = replace(upload, status=superseded, failure=failure, processedAt=now)
+        retired = lifecycle.retire(upload, superseded, now, failure)
     try:
         records.save_upload(retired, upload_was=upload.status)
     except records.LostWrite:

@@ -1,17 +1,14 @@
 """Collections (an event's photos, a journal entry's images) and their members.
 
-  collection  pk COLL#{id}  sk META
-  member      pk COLL#{id}  sk MEMBER#{userId}   byOwner (gsi1): MEMBEROF#{userId}, {addedAt}#{id}
+  collection  table.collection_key
+  member      table.member_key, in the MEMBER_OF partition of its member
 Members are identified by their user id (the `sub` that /me shows), so membership needs no
 directory lookup. The creator is the owner and the first member.
 """
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
-
-from chalicelib import aws, records, validation
+from chalicelib import records, table, validation
 from chalicelib.errors import Conflict, Forbidden, Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.images import Caller, now_iso
@@ -20,19 +17,14 @@ from chalicelib.images import Caller, now_iso
 MAX_LISTED = 100
 
 
-def _key(collection_id: str, sk: str) -> dict[str, str]:
-    return {"pk": f"COLL#{collection_id}", "sk": sk}
-
-
 def _member(collection_id: str, user_id: str, added_at: str, added_by: str) -> dict[str, Any]:
     """A membership, findable from the member's side too (GET /collections)."""
     return {
-        **_key(collection_id, f"MEMBER#{user_id}"),
+        **table.member_key(collection_id, user_id),
         "userId": user_id,
         "addedAt": added_at,
         "addedBy": added_by,
-        "gsi1pk": f"MEMBEROF#{user_id}",
-        "gsi1sk": f"{added_at}#{collection_id}",
+        **table.MEMBER_OF.attributes(user_id, f"{added_at}#{collection_id}"),
     }
 
 
@@ -48,7 +40,7 @@ def create(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     description = validation.text(body, "description", max_length=2000) or ""
     collection_id, now = new_id("col"), now_iso()
     meta = {
-        **_key(collection_id, "META"),
+        **table.collection_key(collection_id),
         "id": collection_id,
         "name": name,
         "description": description,
@@ -57,9 +49,7 @@ def create(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         "createdAt": now,
     }
     member = _member(collection_id, caller.id, now, caller.id)
-    with aws.table().batch_writer() as batch:
-        batch.put_item(Item=meta)
-        batch.put_item(Item=member)
+    records.put_all([meta, member])
     return _public(meta, [member])
 
 
@@ -67,26 +57,22 @@ def get(collection_id: str) -> dict[str, Any] | None:
     """The collection and its members, in one Query; None if there is no such collection."""
     if not _valid_id(collection_id):
         return None
-    items = aws.table().query(
-        KeyConditionExpression=Key("pk").eq(f"COLL#{collection_id}"), ConsistentRead=True
-    )["Items"]
+    items = records.partition(table.collection_partition(collection_id), consistent=True)
     meta = next((item for item in items if item["sk"] == "META"), None)
     if meta is None:
         return None
-    return {"meta": meta, "members": [item for item in items if item["sk"].startswith("MEMBER#")]}
+    return {
+        "meta": meta,
+        "members": [item for item in items if item["sk"].startswith(table.MEMBER_SORT_PREFIX)],
+    }
 
 
 def of_member(caller: Caller) -> dict[str, Any]:
     """GET /collections: the collections the caller belongs to, newest membership first (one
     Query on the memberships, one BatchGet of their collections)."""
-    memberships = aws.table().query(
-        IndexName=records.OWNER_INDEX,
-        KeyConditionExpression=Key("gsi1pk").eq(f"MEMBEROF#{caller.id}"),
-        ScanIndexForward=False,
-        Limit=MAX_LISTED,
-    )["Items"]
-    ids = [item["pk"].removeprefix("COLL#") for item in memberships]
-    metas = records.batch_get([_key(collection_id, "META") for collection_id in ids]) if ids else []
+    memberships, _ = records.index_page(table.MEMBER_OF, caller.id, limit=MAX_LISTED)
+    ids = [item["pk"].removeprefix(table.collection_partition("")) for item in memberships]
+    metas = records.batch_get([table.collection_key(c) for c in ids]) if ids else []
     by_id = {meta["id"]: meta for meta in metas}
     return {"collections": [_summary(by_id[c], caller) for c in ids if c in by_id]}
 
@@ -100,18 +86,13 @@ def _summary(meta: dict[str, Any], caller: Caller) -> dict[str, Any]:
 def is_member(collection_id: str, user_id: str) -> bool:
     if not _valid_id(collection_id):
         return False
-    item = (
-        aws.table()
-        .get_item(Key=_key(collection_id, f"MEMBER#{user_id}"), ConsistentRead=True)
-        .get("Item")
-    )
-    return item is not None
+    return records.get(table.member_key(collection_id, user_id)) is not None
 
 
 def owner_of(collection_id: str) -> str | None:
     if not _valid_id(collection_id):
         return None
-    item = aws.table().get_item(Key=_key(collection_id, "META")).get("Item")
+    item = records.get(table.collection_key(collection_id), consistent=False)
     return item["ownerId"] if item else None
 
 
@@ -157,7 +138,7 @@ def add_member(caller: Caller, collection_id: str, body: dict[str, Any], *, may_
     if any(member["userId"] == user_id for member in found["members"]):
         raise Conflict("that user is already a member")
     member = _member(collection_id, user_id, now_iso(), caller.id)
-    aws.table().put_item(Item=member)
+    records.put(member)
     return _public(found["meta"], [*found["members"], member])
 
 
@@ -166,10 +147,6 @@ def remove_member(caller: Caller, collection_id: str, user_id: str, *, may_read)
     if user_id == found["meta"]["ownerId"]:
         raise Invalid("the owner cannot be removed from their collection")
     try:
-        aws.table().delete_item(
-            Key=_key(collection_id, f"MEMBER#{user_id}"), ConditionExpression="attribute_exists(pk)"
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise NotFound("that user is not a member") from None
-        raise
+        records.delete(table.member_key(collection_id, user_id), condition="attribute_exists(pk)")
+    except records.LostWrite:
+        raise NotFound("that user is not a member") from None

@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib import records, validation
 from chalicelib.errors import Invalid
 from chalicelib.images import Status
+from chalicelib.table import Index
 
 
 def encode(key: dict[str, Any] | None) -> str | None:
@@ -36,13 +37,13 @@ def decode_raw(cursor: str) -> dict[str, str]:
     return key
 
 
-def decode(cursor: str | None, index: str, partition: str) -> dict[str, Any] | None:
-    """The start key from a cursor this listing gave out; 400 for anything else."""
+def decode(cursor: str | None, index: Index, partition: str) -> dict[str, Any] | None:
+    """The start key from a cursor this listing (`index`, its `partition`) gave out; 400
+    for anything else."""
     if cursor is None:
         return None
     key = decode_raw(cursor)
-    names = records.start_key_names(index)
-    if set(key) != set(names) or key[names[2]] != partition:
+    if set(key) != set(index.start_key_names) or key[index.pk] != index.partition(partition):
         raise Invalid("cursor is malformed or belongs to another listing")
     if not records.is_start_key(index, key):
         raise Invalid("cursor is malformed")

@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import blobs, cursors, records, settings, validation
+from chalicelib import blobs, cursors, lifecycle, records, settings, table, validation
 from chalicelib.access import Access
 from chalicelib.errors import (
     Conflict,
@@ -231,25 +231,28 @@ def update_image(
         )
     if expected != image.version:
         raise Conflict(f"the image changed (version {image.version}); re-read and retry")
-    for _ in range(3):
-        updated = Image(
-            **{**image.__dict__, **changes, "updatedAt": now_iso(), "version": image.version + 1}
-        )
-        try:
-            records.save_image(updated, image_version_was=image.version)
-            return updated.public()
-        except records.LostWrite:
-            fresh = records.get_image(image.id)
+
+    def write(image: Image) -> dict[str, Any]:
+        updated = lifecycle.edit(image, now_iso(), **changes)
+        records.save_image(updated, image_version_was=image.version)
+        return updated.public()
+
+    def read_again(image: Image) -> Image:
+        fresh = records.get_image(image.id)
         # Only the pipeline moved (the upload was claimed or processed): apply the edit to
         # the new version. Another edit, or a version the client named, is a real conflict.
         if if_match is not None:
             raise PreconditionFailed("the image changed while it was updated; re-read and retry")
         if "version" in body or fresh is None or fresh.status == Status.DELETED:
-            break
+            raise changed()
         if _edited(fresh) != _edited(image):
-            break
-        image = fresh
-    raise Conflict("the image changed while it was updated; re-read and retry")
+            raise changed()
+        return fresh
+
+    def changed() -> Conflict:
+        return Conflict("the image changed while it was updated; re-read and retry")
+
+    return lifecycle.retrying(image, write, read_again, lost=records.LostWrite, gave_up=changed)
 
 
 def _edited(image: Image) -> tuple[str, str, str]:
@@ -272,17 +275,7 @@ def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[
     # A served version keeps its filename and type (its downloads are named by them) until
     # the pipeline serves the replacement; with nothing served, the record names the upload.
     named = {} if image.content else {"filename": filename, "declaredType": content_type}
-    updated = Image(
-        **{
-            **image.__dict__,
-            "uploadId": upload_id,
-            "status": Status.AWAITING_UPLOAD,
-            "failure": None,
-            **named,
-            "updatedAt": now,
-            "version": image.version + 1,
-        }
-    )
+    updated = lifecycle.replacement(image, upload_id, now, **named)
     try:
         records.replace(updated, upload, image_version_was=image.version)
     except records.LostWrite:
@@ -293,14 +286,7 @@ def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[
 def delete_image(image: Image) -> None:
     """Remove every blob of the image; keep the record as a `deleted` tombstone."""
     now = now_iso()
-    tomb = Image(
-        **{
-            **image.__dict__,
-            "status": Status.DELETED,
-            "updatedAt": now,
-            "version": image.version + 1,
-        }
-    )
+    tomb = lifecycle.tombstone(image, now)
     try:
         records.tombstone(tomb, image_version_was=image.version, deleted_at=now)
     except records.LostWrite:
@@ -318,7 +304,7 @@ def list_collection(access: Access, collection_id: str, params: dict[str, str]) 
     validation.only_fields(params, {"limit", "cursor", "status"})
     access.require_member(collection_id)
     limit, status = cursors.page_params(params)
-    start = cursors.decode(params.get("cursor"), records.COLLECTION_INDEX, f"COLL#{collection_id}")
+    start = cursors.decode(params.get("cursor"), table.BY_COLLECTION, collection_id)
     page = records.images_of_collection(collection_id, limit=limit, start=start, status=status)
     return {
         "images": [image.public() for image in page.items],
@@ -329,7 +315,7 @@ def list_collection(access: Access, collection_id: str, params: dict[str, str]) 
 def list_images(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
     validation.only_fields(params, {"limit", "cursor", "status", "collectionId"})
     limit, status = cursors.page_params(params)
-    start = cursors.decode(params.get("cursor"), records.OWNER_INDEX, f"OWNER#{caller.id}")
+    start = cursors.decode(params.get("cursor"), table.BY_OWNER, caller.id)
     page = records.images_of_owner(
         caller.id, limit=limit, start=start, status=status, collection_id=params.get("collectionId")
     )

@@ -1,4 +1,5 @@
-"""The image record, its uploads (the processing log), statuses and legal transitions.
+"""The image record, its uploads (the processing log) and their statuses (chalicelib.lifecycle
+says which may follow which).
 
 An image is what a user sees: a title, a filename and the content currently served. Each
 upload of content for it (the first one and every replacement) is an Upload, one row of the
@@ -23,20 +24,6 @@ class Status(StrEnum):
 
 
 UNFINISHED = frozenset({Status.AWAITING_UPLOAD, Status.PROCESSING})
-
-# Which status may follow which. Anything may become deleted.
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.AWAITING_UPLOAD: frozenset({Status.PROCESSING, Status.EXPIRED, Status.FAILED}),
-    Status.PROCESSING: frozenset({Status.READY, Status.FAILED, Status.PROCESSING}),
-    Status.READY: frozenset({Status.AWAITING_UPLOAD}),
-    Status.FAILED: frozenset({Status.AWAITING_UPLOAD}),
-    Status.EXPIRED: frozenset({Status.AWAITING_UPLOAD, Status.PROCESSING}),
-    Status.DELETED: frozenset(),
-}
-
-
-def may_become(current: Status, new: Status) -> bool:
-    return new == Status.DELETED or new in TRANSITIONS[current]
 
 
 def now_iso() -> str:

@@ -20,10 +20,10 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from chalicelib import blobs, imaging, metadata, records, settings
+from chalicelib import blobs, imaging, lifecycle, metadata, records, settings
 from chalicelib.failures import Code, Rejected
 from chalicelib.images import (
     Content,
@@ -36,12 +36,10 @@ from chalicelib.images import (
     parse_iso,
 )
 from chalicelib.imaging import formats
+from chalicelib.lifecycle import Claim
 from chalicelib.logs import log_event
 
 log = logging.getLogger(__name__)
-
-# How often a conditional write is tried again after losing to an unrelated change.
-WRITE_ATTEMPTS = 3
 
 
 class Skip(Exception):
@@ -87,69 +85,47 @@ class Job:
 def claim(job: Job) -> None:
     """awaiting_upload → processing, in one conditional write; skip anything else. A write
     that loses to another change (an edit of the title, say) reads the record again."""
-    for _ in range(WRITE_ATTEMPTS):
-        if _try_claim(job):
-            return
-    raise Skip("the record kept changing while it was claimed; the cleanup re-drives it")
-
-
-def _try_claim(job: Job) -> bool:
-    image, upload = records.get_image_and_upload(job.image_id, job.upload_id)
-    if image is None or image.status == Status.DELETED:
-        blobs.delete([job.key])
-        raise Skip("the image is gone; its upload was removed")
-    if upload is None or image.uploadId != job.upload_id:
-        if _posted_again(job.key, image.content):
-            _stop_serving_overwritten(image)
-            raise Skip("superseded; the served original was overwritten and is no longer served")
-        raise Skip("superseded by a newer upload")
-    now = now_iso()
-    stuck = upload.status == Status.PROCESSING and (
-        _lease_end(upload) <= now
-        or (
-            job.take_over_claims_before is not None
-            and (upload.claimedAt or "") < job.take_over_claims_before
-        )
+    lifecycle.retrying(
+        job,
+        _try_claim,
+        lambda job: job,  # each try reads the records afresh
+        lost=records.LostWrite,
+        gave_up=lambda: Skip(
+            "the record kept changing while it was claimed; the cleanup re-drives it"
+        ),
     )
-    if stuck and upload.attempts >= settings.get().cleanup_max_attempts:
+
+
+def _try_claim(job: Job) -> None:
+    seen = _seen(job)
+    decision = lifecycle.decide_claim(seen)
+    image, upload = seen.image, seen.upload
+    if decision is Claim.GONE:
+        blobs.delete([job.key])
+    elif decision is Claim.OVERWRITTEN:
+        assert image is not None
+        _stop_serving_overwritten(image)
+    elif decision is Claim.GIVE_UP:
+        assert upload is not None
         message = f"processing did not finish after {upload.attempts} attempts"
         fail_stuck(upload, Code.PROCESSING_TIMEOUT, message)
         raise Skip(f"given up after {upload.attempts} attempts")
-    # The cleanup may expire an upload just as its object lands; what arrived is processed.
-    late = upload.status == Status.EXPIRED and blobs.exists(job.key)
-    job.reposted = upload.status == Status.READY and _posted_again(job.key, image.content)
-    if upload.status == Status.FAILED:
-        # The still-valid upload URL was used again after the verdict: the bytes are never
-        # processed (a new version is a replacement), so they are not kept either.
+    elif decision is Claim.FAILED_AGAIN:
         blobs.delete([job.key])
-        raise Skip("already failed; an object posted again was removed")
-    if upload.status == Status.PROCESSING and not stuck:
-        raise Busy(f"claimed by a run whose lease holds until {_lease_end(upload)}")
-    if upload.status != Status.AWAITING_UPLOAD and not stuck and not late and not job.reposted:
+    elif decision is Claim.BUSY:
+        raise Busy(f"claimed by a run whose lease holds until {seen.lease_end}")
+    elif decision is Claim.DONE:
+        assert upload is not None
         raise Skip(f"already {upload.status}")
-    claimed_image = replace(
-        image,
-        status=Status.PROCESSING,
-        failure=None,
-        uploadedAt=now,
-        updatedAt=now,
-        version=image.version + 1,
+    if decision is not Claim.TAKE:
+        raise Skip(decision.value)
+    assert image is not None and upload is not None
+    job.reposted = upload.status == Status.READY and seen.overwritten
+    stuck = lifecycle.is_stuck(seen)
+    claimed_image, claimed_upload = lifecycle.claim(image, upload, seen.now, _plus_lease(seen.now))
+    records.save_transition(
+        claimed_image, claimed_upload, upload_was=upload.status, image_version_was=image.version
     )
-    claimed_upload = replace(
-        upload,
-        status=Status.PROCESSING,
-        uploadedAt=upload.uploadedAt or now,
-        claimedAt=now,
-        leaseUntil=_plus_lease(now),
-        attempts=upload.attempts + 1,
-        failure=None,
-    )
-    try:
-        records.save_transition(
-            claimed_image, claimed_upload, upload_was=upload.status, image_version_was=image.version
-        )
-    except records.LostWrite:
-        return False  # read again: another run claimed it, or the image was edited
     job.image, job.upload, job.claimed = claimed_image, claimed_upload, True
     log_event(
         "upload_claimed",
@@ -158,11 +134,33 @@ def _try_claim(job: Job) -> bool:
         attempt=claimed_upload.attempts,
         leaseUntil=claimed_upload.leaseUntil,
         # A claim whose run died: which one was taken over, and when its lease ran out.
-        tookOver={"claimedAt": upload.claimedAt, "leaseUntil": _lease_end(upload)}
-        if stuck
-        else None,
+        tookOver={"claimedAt": upload.claimedAt, "leaseUntil": seen.lease_end} if stuck else None,
     )
-    return True
+
+
+def _seen(job: Job) -> lifecycle.Seen:
+    """The records, and only the facts about the object that the decision needs for them:
+    whether it was overwritten (a superseded or a ready upload), or has landed (an expired
+    one)."""
+    image, upload = records.get_image_and_upload(job.image_id, job.upload_id)
+    overwritten = arrived = False
+    if image is not None and image.status != Status.DELETED:
+        current = upload is not None and image.uploadId == job.upload_id
+        if not current or (upload is not None and upload.status == Status.READY):
+            overwritten = _posted_again(job.key, image.content)
+        elif upload is not None and upload.status == Status.EXPIRED:
+            arrived = blobs.exists(job.key)
+    return lifecycle.Seen(
+        image=image,
+        upload=upload,
+        upload_id=job.upload_id,
+        now=now_iso(),
+        lease_end=_lease_end(upload) if upload and upload.status == Status.PROCESSING else None,
+        take_over_claims_before=job.take_over_claims_before,
+        max_attempts=settings.get().cleanup_max_attempts,
+        overwritten=overwritten,
+        arrived=arrived,
+    )
 
 
 def _plus_lease(moment: str) -> str:
@@ -192,11 +190,7 @@ def _stop_serving_overwritten(image: Image) -> None:
     version (the replacement is served as usual once it is ready). A lost write is an error,
     so the event is retried against the fresh record."""
     assert image.content is not None
-    now = now_iso()
-    records.save_image(
-        replace(image, content=None, updatedAt=now, version=image.version + 1),
-        image_version_was=image.version,
-    )
+    records.save_image(lifecycle.unserve(image, now_iso()), image_version_was=image.version)
     _remove_version(image.id, image.content)
     _remove_renders(image.id)
 
@@ -409,28 +403,15 @@ def _finish(
     processed is kept: the verdict is written onto the edited record."""
 
     def verdict(image: Image, upload: Upload) -> tuple[Image, Upload]:
-        now = now_iso()
-        kept = None if job.reposted else image.content
-        image = replace(
+        return lifecycle.verdict(
             image,
-            status=status,
+            upload,
+            now_iso(),
+            content=content,
             failure=failure,
-            processedAt=now,
-            updatedAt=now,
-            content=content or kept,
-            version=image.version + 1,
+            duration_ms=_elapsed_ms(job),
+            keep_served=not job.reposted,
         )
-        if content is not None and upload.replaces:
-            # The replacement is served from now on: the record takes its name and type.
-            image = replace(
-                image,
-                filename=upload.filename if upload.renames else image.filename,
-                declaredType=upload.declaredType or image.declaredType,
-            )
-        upload = replace(
-            upload, status=status, failure=failure, processedAt=now, durationMs=_elapsed_ms(job)
-        )
-        return image, upload
 
     _write(job, upload_was, verdict)
 
@@ -441,17 +422,27 @@ def _write(
     """Write `change` of the image and upload this run holds, conditional on both. A write
     that loses to an unrelated change (an edit of the title, say) reads the record again
     and applies `change` to it; one that keeps losing leaves the upload to the cleanup."""
-    for _ in range(WRITE_ATTEMPTS):
+
+    def write(job: Job) -> None:
         assert job.image and job.upload
         image, upload = change(job.image, job.upload)
-        try:
-            records.save_transition(
-                image, upload, upload_was=upload_was, image_version_was=job.image.version
-            )
-            return
-        except records.LostWrite:
-            _read_again(job, upload_was)
-    raise Skip("the record kept changing while it was written; the cleanup re-drives it")
+        records.save_transition(
+            image, upload, upload_was=upload_was, image_version_was=job.image.version
+        )
+
+    def read_again(job: Job) -> Job:
+        _read_again(job, upload_was)
+        return job
+
+    lifecycle.retrying(
+        job,
+        write,
+        read_again,
+        lost=records.LostWrite,
+        gave_up=lambda: Skip(
+            "the record kept changing while it was written; the cleanup re-drives it"
+        ),
+    )
 
 
 def _read_again(job: Job, upload_was: Status) -> None:
@@ -474,14 +465,12 @@ def _release(job: Job) -> None:
     if not job.claimed or job.image is None or job.upload is None:
         return
 
-    def handed_back(image: Image, upload: Upload) -> tuple[Image, Upload]:
-        released = replace(
-            image, status=Status.AWAITING_UPLOAD, updatedAt=now_iso(), version=image.version + 1
-        )
-        return released, replace(upload, status=Status.AWAITING_UPLOAD)
-
     try:
-        _write(job, Status.PROCESSING, handed_back)
+        _write(
+            job,
+            Status.PROCESSING,
+            lambda image, upload: lifecycle.release(image, upload, now_iso()),
+        )
     except Skip as skip:
         log_event(
             "upload_release_lost", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip)

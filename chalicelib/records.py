@@ -1,16 +1,9 @@
-"""DynamoDB access for images and their uploads. Queries only, never a Scan.
+"""DynamoDB access for images and their uploads, and the storage functions collections and
+API keys use too. Queries only, never a Scan. The key layout is chalicelib.table's.
 
-One table, item kinds told apart by their keys:
-  image    pk IMG#{id}  sk IMG          byOwner (gsi1): OWNER#{owner}, {createdAt}#{id}
-                                        byCollection (gsi2): COLL#{collection}, {createdAt}#{id}
-                                        sweep (sparse): deleted tombstones by age
-  upload   pk IMG#{id}  sk UP#{upload}  log (gsi3): LOG#{owner}, {createdAt}#{upload}
-                                        logByDay (gsi4): DAY#{yyyy-mm-dd}, {createdAt}#{upload}
-                                        sweep (sparse): unfinished uploads by status and age
-  create   pk IDEM#{owner}#{key}  sk IDEM   one POST /images under an Idempotency-Key: its
-                                        request's fingerprint and answer, until `ttl`
 Every change to an image is conditional on its `version`; a change that moves an upload
 between statuses is one transaction over the image and the upload, conditional on both.
+A conditional write that loses raises LostWrite, whatever item it was for.
 """
 
 import re
@@ -20,26 +13,22 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
+from chalicelib import aws, table
 from chalicelib.images import UNFINISHED, Image, Status, Upload
-
-OWNER_INDEX = "byOwner"
-COLLECTION_INDEX = "byCollection"
-LOG_INDEX = "log"
-DAY_INDEX = "logByDay"
-SWEEP_INDEX = "sweep"
+from chalicelib.table import (
+    BY_COLLECTION,
+    BY_OWNER,
+    LOG,
+    LOG_BY_DAY,
+    SWEEP,
+    Index,
+    image_key,
+    upload_key,
+)
 
 
 class LostWrite(Exception):
     """A conditional write lost: the record changed since it was read."""
-
-
-def image_key(image_id: str) -> dict[str, str]:
-    return {"pk": f"IMG#{image_id}", "sk": "IMG"}
-
-
-def upload_key(image_id: str, upload_id: str) -> dict[str, str]:
-    return {"pk": f"IMG#{image_id}", "sk": f"UP#{upload_id}"}
 
 
 def _table() -> Any:
@@ -50,11 +39,10 @@ def _image_item(image: Image) -> dict[str, Any]:
     item = {key: value for key, value in asdict(image).items() if value is not None}
     item["status"] = str(image.status)
     item.update(image_key(image.id))
-    item["gsi1pk"] = f"OWNER#{image.ownerId}"
-    item["gsi1sk"] = f"{image.createdAt}#{image.id}"
+    listed = f"{image.createdAt}#{image.id}"
+    item.update(BY_OWNER.attributes(image.ownerId, listed))
     if image.collectionId:
-        item["gsi2pk"] = f"COLL#{image.collectionId}"
-        item["gsi2sk"] = f"{image.createdAt}#{image.id}"
+        item.update(BY_COLLECTION.attributes(image.collectionId, listed))
     return item
 
 
@@ -62,14 +50,13 @@ def _upload_item(upload: Upload) -> dict[str, Any]:
     item = {key: value for key, value in asdict(upload).items() if value is not None}
     item["status"] = str(upload.status)
     item.update(upload_key(upload.imageId, upload.uploadId))
-    item["gsi3pk"] = f"LOG#{upload.ownerId}"
-    item["gsi3sk"] = f"{upload.createdAt}#{upload.uploadId}"
-    item["gsi4pk"] = f"DAY#{upload.createdAt[:10]}"
-    item["gsi4sk"] = f"{upload.createdAt}#{upload.uploadId}"
-    item["sweepPk"] = f"SWEEP#{upload.status}"
+    logged = f"{upload.createdAt}#{upload.uploadId}"
+    item.update(LOG.attributes(upload.ownerId, logged))
+    item.update(LOG_BY_DAY.attributes(upload.createdAt[:10], logged))
     # Awaited uploads age from their creation, processing ones from their last claim.
     since = upload.claimedAt if upload.status == Status.PROCESSING else upload.createdAt
-    item["sweepSk"] = f"{since or upload.createdAt}#{upload.imageId}#{upload.uploadId}"
+    aged = f"{since or upload.createdAt}#{upload.imageId}#{upload.uploadId}"
+    item.update(SWEEP.attributes(upload.status, aged))
     return item
 
 
@@ -77,12 +64,80 @@ def _transact(*operations: dict[str, Any]) -> None:
     try:
         _table().meta.client.transact_write_items(TransactItems=list(operations))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in (
-            "TransactionCanceledException",
-            "ConditionalCheckFailedException",
-        ):
+        if table.lost(error):
             raise LostWrite(str(error)) from None
         raise
+
+
+def get(key: dict[str, str], *, consistent: bool = True) -> dict[str, Any] | None:
+    """One item by its key (chalicelib.table), or None."""
+    return _table().get_item(Key=key, ConsistentRead=consistent).get("Item")
+
+
+def put(item: dict[str, Any], *, condition: str | None = None, **expression: Any) -> None:
+    """Write an item, if `condition` holds (else LostWrite). `expression`: the condition's
+    ExpressionAttributeValues and ExpressionAttributeNames."""
+    _conditional(_table().put_item, Item=item, condition=condition, **expression)
+
+
+def update(
+    key: dict[str, str], change: str, *, condition: str | None = None, **expression: Any
+) -> None:
+    """An UpdateExpression on one item, if `condition` holds (else LostWrite)."""
+    _conditional(
+        _table().update_item, Key=key, UpdateExpression=change, condition=condition, **expression
+    )
+
+
+def delete(key: dict[str, str], *, condition: str | None = None) -> None:
+    """Remove one item, if `condition` holds (else LostWrite)."""
+    _conditional(_table().delete_item, Key=key, condition=condition)
+
+
+def put_all(items: list[dict[str, Any]]) -> None:
+    """Several new items in batches (no conditions)."""
+    with _table().batch_writer() as batch:
+        for item in items:
+            batch.put_item(Item=item)
+
+
+def _conditional(write: Any, *, condition: str | None, **params: Any) -> None:
+    if condition is not None:
+        params["ConditionExpression"] = condition
+    try:
+        write(**params)
+    except ClientError as error:
+        if table.lost(error):
+            raise LostWrite(str(error)) from None
+        raise
+
+
+def partition(
+    pk: str, *, sort_prefix: str | None = None, limit: int = 1000, consistent: bool = False
+) -> list[dict[str, Any]]:
+    """Items of one table partition (an image and its uploads, a collection and its
+    members), optionally only those whose sort key starts with `sort_prefix`."""
+    condition = Key("pk").eq(pk)
+    if sort_prefix is not None:
+        condition = condition & Key("sk").begins_with(sort_prefix)
+    params: dict[str, Any] = {"KeyConditionExpression": condition, "Limit": limit}
+    if consistent:
+        params["ConsistentRead"] = True
+    return _table().query(**params)["Items"]
+
+
+def index_page(
+    index: Index, partition: str, *, limit: int, start: Any = None
+) -> tuple[list[dict[str, Any]], Any]:
+    """One page of an index partition, newest first: its items and where to go on from."""
+    response = _query(
+        Key(index.pk).eq(index.partition(partition)),
+        index=index.name,
+        limit=limit,
+        start=start,
+        newest_first=True,
+    )
+    return response["Items"], response.get("LastEvaluatedKey")
 
 
 def _table_name() -> str:
@@ -113,10 +168,6 @@ def _creations(image: Image, upload: Upload) -> tuple[dict[str, Any], ...]:
     )
 
 
-def idempotency_key(owner_id: str, key: str) -> dict[str, str]:
-    return {"pk": f"IDEM#{owner_id}#{key}", "sk": "IDEM"}
-
-
 class KeyReused(Exception):
     """An Idempotency-Key already used for a request with another body."""
 
@@ -136,7 +187,7 @@ def create_once(
     transaction as the image, so two concurrent retries make one image. `ttl` lets
     DynamoDB's TTL remove old keys; the condition ignores an expired one it has not yet."""
     marker = {
-        **idempotency_key(image.ownerId, key),
+        **table.idempotency_key(image.ownerId, key),
         "fingerprint": fingerprint,
         "answer": answer,
         "imageId": image.id,
@@ -157,11 +208,7 @@ def create_once(
         )
         return answer
     except LostWrite:
-        found = (
-            _table()
-            .get_item(Key=idempotency_key(image.ownerId, key), ConsistentRead=True)
-            .get("Item")
-        )
+        found = get(table.idempotency_key(image.ownerId, key))
         if not found or int(found["ttl"]) < now_epoch:
             raise
         if found["fingerprint"] != fingerprint:
@@ -170,12 +217,12 @@ def create_once(
 
 
 def get_image(image_id: str) -> Image | None:
-    item = _table().get_item(Key=image_key(image_id), ConsistentRead=True).get("Item")
+    item = get(image_key(image_id))
     return Image.from_item(item) if item else None
 
 
 def get_upload(image_id: str, upload_id: str) -> Upload | None:
-    item = _table().get_item(Key=upload_key(image_id, upload_id), ConsistentRead=True).get("Item")
+    item = get(upload_key(image_id, upload_id))
     return Upload.from_item(item) if item else None
 
 
@@ -217,8 +264,8 @@ def _upload_transition(upload: Upload, expected: Status) -> dict[str, Any]:
     item = _upload_item(upload)
     if upload.status not in UNFINISHED:
         # Leaving the sweep index: finished uploads need no further attention.
-        item.pop("sweepPk")
-        item.pop("sweepSk")
+        item.pop(SWEEP.pk)
+        item.pop(SWEEP.sk)
     return {
         "Put": {
             "TableName": _table_name(),
@@ -259,43 +306,33 @@ def replace(image: Image, upload: Upload, *, image_version_was: int) -> None:
 def save_image(image: Image, *, image_version_was: int) -> None:
     """A conditional write of the image alone (edits of title, description, filename)."""
     operation = _image_update(image, image_version_was)["Put"]
-    try:
-        _table().put_item(
-            Item=operation["Item"],
-            ConditionExpression=operation["ConditionExpression"],
-            ExpressionAttributeValues=operation["ExpressionAttributeValues"],
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise LostWrite(str(error)) from None
-        raise
+    put(
+        operation["Item"],
+        condition=operation["ConditionExpression"],
+        ExpressionAttributeValues=operation["ExpressionAttributeValues"],
+    )
 
 
 def tombstone(image: Image, *, image_version_was: int, deleted_at: str) -> None:
     """Mark an image deleted: it leaves the owner and collection listings, stays in the log."""
     item = _image_item(image)
-    for name in ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"):
-        item.pop(name, None)
-    item["sweepPk"] = f"SWEEP#{Status.DELETED}"
-    item["sweepSk"] = f"{deleted_at}#{image.id}"
-    try:
-        _table().put_item(
-            Item=item,
-            ConditionExpression="version = :expected",
-            ExpressionAttributeValues={":expected": image_version_was},
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise LostWrite(str(error)) from None
-        raise
+    for index in (BY_OWNER, BY_COLLECTION):
+        item.pop(index.pk, None)
+        item.pop(index.sk, None)
+    item.update(SWEEP.attributes(Status.DELETED, f"{deleted_at}#{image.id}"))
+    put(
+        item,
+        condition="version = :expected",
+        ExpressionAttributeValues={":expected": image_version_was},
+    )
 
 
 def mark_uploads_deleted(image_id: str, deleted_at: str) -> None:
     """Show the deletion in every log row of the image (they stay, as its tombstones)."""
     for upload in uploads_of(image_id):
-        _table().update_item(
-            Key=upload_key(image_id, upload.uploadId),
-            UpdateExpression="SET #status = :deleted, deletedAt = :at REMOVE sweepPk, sweepSk",
+        update(
+            upload_key(image_id, upload.uploadId),
+            f"SET #status = :deleted, deletedAt = :at REMOVE {SWEEP.pk}, {SWEEP.sk}",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":deleted": str(Status.DELETED), ":at": deleted_at},
         )
@@ -309,7 +346,12 @@ def purge(image_id: str) -> int:
     keys: list[dict[str, str]] = []
     start = None
     while True:
-        page = _query(Key("pk").eq(f"IMG#{image_id}"), limit=1000, projection="pk, sk", start=start)
+        page = _query(
+            Key("pk").eq(table.image_partition(image_id)),
+            limit=1000,
+            projection="pk, sk",
+            start=start,
+        )
         keys.extend({"pk": item["pk"], "sk": item["sk"]} for item in page["Items"])
         start = page.get("LastEvaluatedKey")
         if not start:
@@ -322,8 +364,8 @@ def purge(image_id: str) -> int:
 
 
 def uploads_of(image_id: str) -> list[Upload]:
-    items = _query(Key("pk").eq(f"IMG#{image_id}") & Key("sk").begins_with("UP#"), limit=1000)
-    return [Upload.from_item(item) for item in items["Items"]]
+    items = partition(table.image_partition(image_id), sort_prefix=table.UPLOAD_SORT_PREFIX)
+    return [Upload.from_item(item) for item in items]
 
 
 def _query(
@@ -373,7 +415,7 @@ class Page:
 
 def _page(
     condition: Any,
-    index: str,
+    index: Index,
     limit: int,
     start: Any,
     filter_: Any,
@@ -390,7 +432,7 @@ def _page(
     while True:
         response = _query(
             condition,
-            index=index,
+            index=index.name,
             limit=examine - scanned,
             start=start,
             newest_first=True,
@@ -404,43 +446,30 @@ def _page(
     if len(items) >= limit:
         # The page ends at its last item, even where the query examined more.
         items = items[:limit]
-        start = {name: items[-1][name] for name in _key_names(index)}
+        start = {name: items[-1][name] for name in index.start_key_names}
     return Page([convert(item) for item in items], start, scanned)
-
-
-def _key_names(index: str) -> tuple[str, ...]:
-    return {
-        OWNER_INDEX: ("pk", "sk", "gsi1pk", "gsi1sk"),
-        COLLECTION_INDEX: ("pk", "sk", "gsi2pk", "gsi2sk"),
-        LOG_INDEX: ("pk", "sk", "gsi3pk", "gsi3sk"),
-        DAY_INDEX: ("pk", "sk", "gsi4pk", "gsi4sk"),
-    }[index]
-
-
-def start_key_names(index: str) -> tuple[str, ...]:
-    return _key_names(index)
 
 
 _ID = r"[A-Za-z0-9_-]{1,100}"
 _DAY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _CLOCK = r"T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
-# The start keys each index gives out, values joined by newlines in _key_names' order: the
+# The start keys each index gives out, values joined by newlines in start_key_names' order: the
 # image or upload id is the same in the table's key and the index's sort key, and a day's
 # partition holds only that day's times.
 _START_KEYS = {
-    OWNER_INDEX: re.compile(rf"IMG#(?P<id>{_ID})\nIMG\nOWNER#[^\n]+\n{_DAY}{_CLOCK}#(?P=id)"),
-    COLLECTION_INDEX: re.compile(rf"IMG#(?P<id>{_ID})\nIMG\nCOLL#[^\n]+\n{_DAY}{_CLOCK}#(?P=id)"),
-    LOG_INDEX: re.compile(rf"IMG#{_ID}\nUP#(?P<up>{_ID})\nLOG#[^\n]+\n{_DAY}{_CLOCK}#(?P=up)"),
-    DAY_INDEX: re.compile(
+    BY_OWNER: re.compile(rf"IMG#(?P<id>{_ID})\nIMG\nOWNER#[^\n]+\n{_DAY}{_CLOCK}#(?P=id)"),
+    BY_COLLECTION: re.compile(rf"IMG#(?P<id>{_ID})\nIMG\nCOLL#[^\n]+\n{_DAY}{_CLOCK}#(?P=id)"),
+    LOG: re.compile(rf"IMG#{_ID}\nUP#(?P<up>{_ID})\nLOG#[^\n]+\n{_DAY}{_CLOCK}#(?P=up)"),
+    LOG_BY_DAY: re.compile(
         rf"IMG#{_ID}\nUP#(?P<up>{_ID})\nDAY#(?P<day>{_DAY})\n(?P=day){_CLOCK}#(?P=up)"
     ),
 }
 
 
-def is_start_key(index: str, key: dict[str, Any]) -> bool:
+def is_start_key(index: Index, key: dict[str, Any]) -> bool:
     """Whether `key` has the shape of a start key this index gives out. DynamoDB refuses a
     start key with empty or ill-formed values as a server error, not as the caller's."""
-    names = _key_names(index)
+    names = index.start_key_names
     if set(key) != set(names) or not all(isinstance(key[name], str) for name in names):
         return False
     return _START_KEYS[index].fullmatch("\n".join(key[name] for name in names)) is not None
@@ -465,8 +494,8 @@ def images_of_owner(
     collection_id: str | None = None,
 ) -> Page:
     return _page(
-        Key("gsi1pk").eq(f"OWNER#{owner_id}"),
-        OWNER_INDEX,
+        Key(BY_OWNER.pk).eq(BY_OWNER.partition(owner_id)),
+        BY_OWNER,
         limit,
         start,
         _status_filter(status, collection_id),
@@ -478,8 +507,8 @@ def images_of_collection(
     collection_id: str, *, limit: int, start: Any = None, status: Status | None = None
 ) -> Page:
     return _page(
-        Key("gsi2pk").eq(f"COLL#{collection_id}"),
-        COLLECTION_INDEX,
+        Key(BY_COLLECTION.pk).eq(BY_COLLECTION.partition(collection_id)),
+        BY_COLLECTION,
         limit,
         start,
         _status_filter(status),
@@ -491,8 +520,8 @@ def log_of_owner(
     owner_id: str, *, limit: int, start: Any = None, status: Status | None = None
 ) -> Page:
     return _page(
-        Key("gsi3pk").eq(f"LOG#{owner_id}"),
-        LOG_INDEX,
+        Key(LOG.pk).eq(LOG.partition(owner_id)),
+        LOG,
         limit,
         start,
         _status_filter(status),
@@ -511,8 +540,8 @@ def log_of_day(
     """One day's uploads; `examine` bounds the items examined (a request reading several
     days shares one bound between them)."""
     return _page(
-        Key("gsi4pk").eq(f"DAY#{day}"),
-        DAY_INDEX,
+        Key(LOG_BY_DAY.pk).eq(LOG_BY_DAY.partition(day)),
+        LOG_BY_DAY,
         limit,
         start,
         _status_filter(status),
@@ -521,43 +550,30 @@ def log_of_day(
     )
 
 
-def needing_sweep(status: Status, *, older_than: str, limit: int) -> list[dict[str, Any]]:
-    """Unfinished uploads (or tombstones) in `status` created before `older_than`, oldest first."""
-    response = _query(
-        Key("sweepPk").eq(f"SWEEP#{status}") & Key("sweepSk").lt(older_than),
-        index=SWEEP_INDEX,
-        limit=limit,
-    )
-    return response["Items"]
-
-
 def sweep_page(
     status: Status, *, before: str, since: str | None = None, limit: int, start: Any = None
 ) -> Page:
     """One page of the sweep index: items in `status` aged between `since` and `before`,
     oldest first. Items keep every attribute (the index projects them all)."""
-    position = Key("sweepSk").between(since, before) if since else Key("sweepSk").lt(before)
+    age = Key(SWEEP.sk)
+    position = age.between(since, before) if since else age.lt(before)
     response = _query(
-        Key("sweepPk").eq(f"SWEEP#{status}") & position,
-        index=SWEEP_INDEX,
+        Key(SWEEP.pk).eq(SWEEP.partition(status)) & position,
+        index=SWEEP.name,
         limit=limit,
         start=start,
     )
     return Page(response["Items"], response.get("LastEvaluatedKey"), response["ScannedCount"])
 
 
-def _sweep_state_key(name: str) -> dict[str, str]:
-    return {"pk": "SWEEP", "sk": name}
-
-
 def sweep_position(name: str) -> str:
     """Where a resumable pass of the cleanup (e.g. over the bucket) stopped; '' to start over."""
-    item = _table().get_item(Key=_sweep_state_key(name), ConsistentRead=True).get("Item")
+    item = get(table.sweep_position_key(name))
     return item["after"] if item else ""
 
 
 def save_sweep_position(name: str, after: str) -> None:
-    _table().put_item(Item={**_sweep_state_key(name), "after": after})
+    put({**table.sweep_position_key(name), "after": after})
 
 
 def images_and_upload_ids(

@@ -10,7 +10,7 @@ empty one) has a cursor for the next older day, down to FIRST_DAY.
 from datetime import date, timedelta
 from typing import Any
 
-from chalicelib import cursors, records, validation
+from chalicelib import cursors, records, table, validation
 from chalicelib.access import Access
 from chalicelib.errors import Invalid
 from chalicelib.images import now_iso
@@ -34,7 +34,7 @@ def list_uploads(access: Access, params: dict[str, str]) -> dict[str, Any]:
     if everyone:
         return _everyone(limit, status, params.get("cursor"))
     owner = user or access.caller.id
-    start = cursors.decode(params.get("cursor"), records.LOG_INDEX, f"LOG#{owner}")
+    start = cursors.decode(params.get("cursor"), table.LOG, owner)
     page = records.log_of_owner(owner, limit=limit, start=start, status=status)
     return {
         "uploads": [row.public() for row in page.items],
@@ -91,8 +91,8 @@ def _day_cursor(cursor: str | None) -> tuple[date, dict[str, Any] | None]:
     if not FIRST_DAY <= day <= today + timedelta(days=1):
         raise Invalid("cursor is malformed")
     if raw and (
-        not records.is_start_key(records.DAY_INDEX, raw)
-        or raw["gsi4pk"] != f"DAY#{day.isoformat()}"
+        not records.is_start_key(table.LOG_BY_DAY, raw)
+        or raw[table.LOG_BY_DAY.pk] != table.LOG_BY_DAY.partition(day.isoformat())
     ):
         raise Invalid("cursor is malformed")
     return day, raw or None
