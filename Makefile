@@ -8,7 +8,7 @@ STAGE ?= dev
 ARCH ?= x86_64
 PORT ?= 8000
 
-.PHONY: help venv run test lint format bench vendor guard package infra deploy rehearse lambda-run clean
+.PHONY: help venv run test lint format bench vendor guard package infra deploy rehearse lambda-run redrive admin clean
 
 help:
 	@echo "make run      start the local stack (moto server + API on 127.0.0.1:$(PORT))"
@@ -19,6 +19,8 @@ help:
 	@echo "make deploy STAGE=prod   infra + vendor + guard + chalice deploy"
 	@echo "make rehearse  make infra + chalice deploy/redeploy/delete against a fresh local AWS"
 	@echo "make lambda-run  run make package's zip as Lambda runs it, against make run's code"
+	@echo "make redrive STAGE=prod   send the upload events that failed every try back (STAGE=local: make run)"
+	@echo "make admin STAGE=prod USER=alice EMAIL=alice@example.com   the first administrator"
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	@set -e; py=$$(scripts/find-python.sh); \
@@ -37,11 +39,13 @@ test: venv
 	scripts/install-axe.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: venv
 	$(PY) -m ruff format .
@@ -64,6 +68,15 @@ infra: venv
 
 deploy: vendor guard infra
 	$(VENV)/bin/chalice deploy --stage $(STAGE)
+	$(PY) scripts/infra.py connect --stage $(STAGE)
+
+redrive: venv
+	$(PY) scripts/redrive.py --stage $(STAGE)
+
+# USER must be given: make would otherwise take the login name from the environment.
+admin: venv
+	@if [ "$(origin USER)" != "command line" ]; then echo "make admin: give USER=<name> EMAIL=<address>" >&2; exit 2; fi
+	$(PY) scripts/admin.py --stage $(STAGE) --user "$(USER)" --email "$(EMAIL)"
 
 # The test suite runs this too (tests/deploy/test_rehearsal.py).
 rehearse: vendor guard

@@ -9,6 +9,7 @@ from chalicelib import (
     apikeys,
     collection,
     image_operations,
+    logs,
     openapi,
     settings,
     uploadlog,
@@ -18,6 +19,7 @@ from chalicelib.web import (
     accepted,
     conventions,
     created,
+    listing,
     no_content,
     redirect,
     versioned,
@@ -30,6 +32,7 @@ app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
 cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
+app.register_middleware(logs.invocation, "all")  # first: it sees the answer conventions made
 app.register_middleware(conventions, "http")
 
 
@@ -104,7 +107,7 @@ def create_image_from_body(v):
 @app.route("/images", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def list_images(v):
-    return image_operations.list_images(v.caller, v.params)
+    return listing(v, image_operations.list_images(v.caller, v.params))
 
 
 @app.route("/images/{image_id}", methods=["GET"], authorizer=users, cors=cors)
@@ -153,13 +156,31 @@ def render_image(v, image_id):
     from chalicelib import renders  # imports Pillow only when a render must be made
 
     url = renders.redirect_for(v.access.readable(image_id), v.params, v.headers.get("accept"))
-    return redirect(url, vary="Accept")
+    return redirect(url, vary=renders.varies_on(v.params))
+
+
+@app.route("/images/{image_id}/links", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def mint_embed_link(v, image_id):
+    from chalicelib import embeds
+
+    link = embeds.mint(v.access.changeable(image_id), v.json())
+    return created(link, v.url(f"/images/{image_id}/links/{link['id']}"), private=True)
+
+
+@app.route("/images/{image_id}/links/{link_id}", methods=["DELETE"], authorizer=users, cors=cors)
+@view(app)
+def revoke_embed_link(v, image_id, link_id):
+    from chalicelib import embeds
+
+    embeds.revoke(v.access.changeable(image_id), link_id)
+    return no_content()
 
 
 @app.route("/uploads", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def upload_log(v):
-    return uploadlog.list_uploads(v.access, v.params)
+    return listing(v, uploadlog.list_uploads(v.access, v.params))
 
 
 @app.route("/collections", methods=["POST"], authorizer=users, cors=cors)
@@ -172,13 +193,13 @@ def create_collection(v):
 @app.route("/collections", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def my_collections(v):
-    return collection.of_member(v.caller)
+    return listing(v, collection.of_member(v.caller))
 
 
 @app.route("/collections/{collection_id}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def get_collection(v, collection_id):
-    return collection.view(v.caller, collection_id, may_read=v.access.is_member)
+    return listing(v, collection.view(v.caller, collection_id, may_read=v.access.is_member))
 
 
 @app.route("/collections/{collection_id}/members", methods=["POST"], authorizer=users, cors=cors)
@@ -205,7 +226,7 @@ def remove_member(v, collection_id, user_id):
 @app.route("/collections/{collection_id}/images", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def collection_images(v, collection_id):
-    return image_operations.list_collection(v.access, collection_id, v.params)
+    return listing(v, image_operations.list_collection(v.access, collection_id, v.params))
 
 
 @app.route("/admin/api-keys", methods=["POST"], authorizer=users, cors=cors)
@@ -247,7 +268,7 @@ def external_render(v, image_id):
 
     apikeys.record_use(v.caller.api_key_id)
     url = renders.redirect_for(v.access.readable(image_id), v.params, v.headers.get("accept"))
-    return redirect(url, vary="Accept")
+    return redirect(url, vary=renders.varies_on(v.params))
 
 
 @app.on_s3_event(bucket=config.bucket, events=["s3:ObjectCreated:*"], prefix="uploads/")

@@ -88,7 +88,9 @@ class Access:
     def can_read(self, image: Image) -> bool:
         if self.caller.api_key_id or self.caller.is_admin or image.ownerId == self.caller.id:
             return True
-        return bool(image.collectionId) and self.is_member(image.collectionId)
+        if not image.collectionId:
+            return False
+        return self.is_member(image.collectionId)
 
     def can_change(self, image: Image) -> bool:
         if image.ownerId == self.caller.id:

@@ -14,6 +14,7 @@ from typing import Any
 from chalicelib import records, table, validation
 from chalicelib.errors import NotFound
 from chalicelib.images import Caller, now_iso
+from chalicelib.logs import metric
 
 PREFIX = "isk_"
 
@@ -95,6 +96,7 @@ def verify(presented: str | None) -> dict[str, str] | None:
 
 
 def record_use(key_id: str) -> None:
+    metric({"ApiKeyUses": 1}, dimensions={"KeyId": key_id})
     records.update(
         table.api_key_key(key_id),
         "SET lastUsedAt = :now ADD useCount :one",

@@ -10,12 +10,17 @@ Every GET is presigned with the media type of the object's verified format
 (response-content-type), whatever type it was uploaded with, and a download name made safe
 here: RFC 6266 filename* in UTF-8 with an ASCII fallback, without control, bidirectional or
 other invisible characters.
+
+Every object is immutable (a new upload gets new keys), so each is stored with a year-long
+Cache-Control: public for what the service made (variants, the shared copy, renders, embed
+links), private for the original as uploaded (it may say where it was taken).
 """
 
+import threading
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,7 +31,9 @@ from chalicelib.imaging import formats
 UPLOADS = "uploads/"
 VARIANTS = "variants/"
 RENDERS = "renders/"
-RENDER_CACHE_CONTROL = "public, max-age=31536000, immutable"
+LINKS = "links/"
+IMMUTABLE = "public, max-age=31536000, immutable"
+PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 _ASCII_KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-()")
 
 
@@ -52,6 +59,15 @@ def render_key(image_id: str, cache_key: str, extension: str) -> str:
     return f"{RENDERS}{image_id}/{cache_key}.{extension}"
 
 
+def link_key(image_id: str, link_id: str, extension: str) -> str:
+    return f"{LINKS}{image_id}/{link_id}.{extension}"
+
+
+def image_prefixes(image_id: str) -> tuple[str, ...]:
+    """Every prefix an image's objects live under."""
+    return tuple(f"{prefix}{image_id}/" for prefix in (UPLOADS, VARIANTS, RENDERS, LINKS))
+
+
 def _s3() -> Any:
     return aws.client("s3")
 
@@ -66,9 +82,10 @@ def presigned_post(key: str, content_type: str) -> dict[str, Any]:
     post = _s3().generate_presigned_post(
         Bucket=_bucket(),
         Key=key,
-        Fields={"Content-Type": content_type},
+        Fields={"Content-Type": content_type, "Cache-Control": PRIVATE_IMMUTABLE},
         Conditions=[
             {"Content-Type": content_type},
+            {"Cache-Control": PRIVATE_IMMUTABLE},
             ["content-length-range", 1, config.max_upload_bytes],
         ],
         ExpiresIn=config.upload_url_expiry_seconds,
@@ -82,8 +99,12 @@ def presigned_post(key: str, content_type: str) -> dict[str, Any]:
     }
 
 
-def presigned_get(key: str, fmt: str, filename: str | None = None) -> str:
-    """A GET of `key` served as the verified format `fmt`, named `filename` if given."""
+def presigned_get(
+    key: str, fmt: str, filename: str | None = None, *, signed_at: int, expires_in: int
+) -> str:
+    """A GET of `key` served as the verified format `fmt`, named `filename` if given, signed
+    as at `signed_at` (epoch seconds): the same arguments give the same URL, byte for byte,
+    for as long as the credentials that sign it stay the same."""
     params: dict[str, Any] = {
         "Bucket": _bucket(),
         "Key": key,
@@ -91,9 +112,42 @@ def presigned_get(key: str, fmt: str, filename: str | None = None) -> str:
     }
     if filename is not None:
         params["ResponseContentDisposition"] = content_disposition(download_name(filename, fmt))
-    return _s3().generate_presigned_url(
-        "get_object", Params=params, ExpiresIn=settings.get().download_url_expiry_seconds
-    )
+    with _signing_at(datetime.fromtimestamp(signed_at, UTC).replace(tzinfo=None)):
+        return _s3().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+
+# botocore signs at its own idea of now (botocore.auth.get_current_datetime) and takes no
+# time as an argument. That one function is replaced by one that answers, on the thread
+# that is presigning, the time asked for, and now everywhere else (a server may answer
+# requests on many threads; a Lambda on one).
+_signing = threading.local()
+
+
+def _signing_clock(remove_tzinfo: bool = True) -> datetime:
+    moment = getattr(_signing, "at", None)
+    if moment is None:
+        return _botocore_clock(remove_tzinfo)
+    return moment if remove_tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _botocore_clock(remove_tzinfo: bool = True) -> datetime:
+    from botocore.compat import get_current_datetime
+
+    return get_current_datetime(remove_tzinfo)
+
+
+class _signing_at:
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def __enter__(self) -> None:
+        import botocore.auth
+
+        botocore.auth.get_current_datetime = _signing_clock  # type: ignore[assignment]
+        _signing.at = self.moment
+
+    def __exit__(self, *_: object) -> None:
+        _signing.at = None
 
 
 def download_name(filename: str, fmt: str) -> str:
@@ -124,7 +178,6 @@ def content_disposition(name: str) -> str:
 class Head:
     size: int
     etag: str
-    last_modified: Any
 
 
 def head(key: str) -> Head | None:
@@ -135,7 +188,7 @@ def head(key: str) -> Head | None:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
-    return Head(response["ContentLength"], response["ETag"], response["LastModified"])
+    return Head(response["ContentLength"], response["ETag"])
 
 
 def read(key: str, max_bytes: int, if_match: str | None = None) -> bytes | None:
@@ -153,9 +206,23 @@ def read(key: str, max_bytes: int, if_match: str | None = None) -> bytes | None:
     return response["Body"].read(max_bytes + 1)
 
 
-def write(key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
-    extra = {"CacheControl": cache_control} if cache_control else {}
-    _s3().put_object(Bucket=_bucket(), Key=key, Body=data, ContentType=content_type, **extra)
+def write(key: str, data: bytes, content_type: str, cache_control: str = IMMUTABLE) -> None:
+    _s3().put_object(
+        Bucket=_bucket(), Key=key, Body=data, ContentType=content_type, CacheControl=cache_control
+    )
+
+
+def copy(source: str, key: str, fmt: str, cache_control: str) -> None:
+    """A copy of one object under another key, made inside S3 (no bytes pass through here),
+    served as the verified format `fmt`."""
+    _s3().copy_object(
+        Bucket=_bucket(),
+        Key=key,
+        CopySource={"Bucket": _bucket(), "Key": source},
+        CacheControl=cache_control,
+        ContentType=formats.named(fmt).media_type,
+        MetadataDirective="REPLACE",
+    )
 
 
 def exists(key: str) -> bool:

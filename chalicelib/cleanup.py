@@ -24,7 +24,7 @@ from typing import Any
 from chalicelib import blobs, lifecycle, processing, records, settings
 from chalicelib.failures import Code
 from chalicelib.images import Failure, Image, Status, Upload, parse_iso
-from chalicelib.logs import log_event
+from chalicelib.logs import log_event, metric
 
 ORPHANS = "ORPHANS"
 ORPHAN_PREFIXES = (blobs.RENDERS, blobs.UPLOADS, blobs.VARIANTS)  # in listing order
@@ -304,4 +304,11 @@ def run(now: datetime | None = None) -> dict[str, int]:
     counts = {"examined": 0, **sweep.counts}
     counts["durationMs"] = int((time.monotonic() - started) * 1000)
     log_event("cleanup_run", **counts)
+    metric(
+        {
+            f"Cleanup{name[:1].upper()}{name[1:]}": n
+            for name, n in counts.items()
+            if name != "durationMs"
+        }
+    )
     return counts

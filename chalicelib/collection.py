@@ -137,6 +137,7 @@ def add_member(caller: Caller, collection_id: str, body: dict[str, Any], *, may_
     found = _owned(caller, collection_id, may_read=may_read)
     if any(member["userId"] == user_id for member in found["members"]):
         raise Conflict("that user is already a member")
+    assert user_id is not None  # required=True
     member = _member(collection_id, user_id, now_iso(), caller.id)
     records.put(member)
     return _public(found["meta"], [*found["members"], member])

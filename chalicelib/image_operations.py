@@ -8,7 +8,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import blobs, cursors, lifecycle, records, settings, table, validation
+from chalicelib import (
+    blobs,
+    cursors,
+    delivery,
+    lifecycle,
+    records,
+    refocus,
+    settings,
+    table,
+    validation,
+)
 from chalicelib.access import Access
 from chalicelib.errors import (
     Conflict,
@@ -19,7 +29,7 @@ from chalicelib.errors import (
     Unprocessable,
 )
 from chalicelib.ids import new_id
-from chalicelib.images import Caller, Content, Image, Status, Upload, now_iso
+from chalicelib.images import Caller, Content, Image, Status, Upload, Variant, now_iso
 
 VARIANT_ORIGINAL = "original"
 # How long a retried POST /images with the same Idempotency-Key gets the first answer back:
@@ -154,7 +164,7 @@ def create_image_from_body(
     name = validation.filename({"filename": filename}, required=False) if filename else None
     image, upload = _new_image(caller, filename=name or "upload", content_type=content_type)
     records.create(image, upload)
-    blobs.write(upload.key, data, content_type)
+    blobs.write(upload.key, data, content_type, blobs.PRIVATE_IMMUTABLE)
     return image.public()
 
 
@@ -172,7 +182,7 @@ def image_view(caller: Caller, image: Image) -> dict[str, Any]:
     if image.content:
         links = {VARIANT_ORIGINAL: _original_url(caller, image, image.content)}
         for name, variant in image.content.variants.items():
-            links[name] = blobs.presigned_get(variant.key, variant.format)
+            links[name] = _variant_link(image, variant)
         shown["links"] = links
     return shown
 
@@ -189,27 +199,35 @@ def content_url(caller: Caller, image: Image, variant: str) -> str:
     found = image.content.variants.get(variant)
     if found is None:
         raise Conflict("this variant was not made for the served version")
-    return blobs.presigned_get(found.key, found.format)
+    return _variant_link(image, found)
+
+
+def _variant_link(image: Image, variant: Variant) -> str:
+    return delivery.made_link(variant.key, variant.format, prefix=f"{blobs.VARIANTS}{image.id}/")
 
 
 def _original_url(caller: Caller, image: Image, content: Content) -> str:
     """The owner gets the exact bytes uploaded; everyone else (collection members, admins,
     API keys) the shared copy, without where the photo was taken (chalicelib.metadata)."""
     if image.ownerId == caller.id:
-        return blobs.presigned_get(content.key, content.format, image.filename)
+        return delivery.original_link(content.key, content.format, image.filename)
     if content.shared is None:
         raise Conflict("this version has no copy without personal metadata; replace it")
-    return blobs.presigned_get(content.shared.key, content.shared.format, image.filename)
+    shared = content.shared
+    return delivery.made_link(
+        shared.key, shared.format, image.filename, prefix=f"{blobs.VARIANTS}{image.id}/"
+    )
 
 
 def update_image(
     image: Image, body: dict[str, Any], *, if_match: int | None = None
 ) -> dict[str, Any]:
-    """PATCH: title, description, filename. Conditional on the version read; the loser of
+    """PATCH: title, description, filename, focus (which re-makes the cover variants around
+    it: chalicelib.refocus). Conditional on the version read; the loser of
     two concurrent edits gets 409 and must re-read (no edit is lost silently). A version
     bump by the pipeline alone is not a conflict unless the client named its version, in the
     body or, the standard way, as If-Match (which fails with 412 instead)."""
-    validation.only_fields(body, {"title", "description", "filename", "version"})
+    validation.only_fields(body, {"title", "description", "filename", "focus", "version"})
     changes: dict[str, Any] = {}
     for name, check in (
         ("title", lambda: validation.text(body, "title", max_length=200, single_line=True)),
@@ -220,8 +238,9 @@ def update_image(
             changes[name] = check()
             if changes[name] is None:
                 raise Invalid(f"{name} must be a string")
-    if not changes:
-        raise Invalid("nothing to change: send title, description or filename")
+    focus = refocus.parse(body["focus"]) if "focus" in body else None
+    if not changes and focus is None:
+        raise Invalid("nothing to change: send title, description, filename or focus")
     expected = body.get("version", image.version)
     if not isinstance(expected, int) or isinstance(expected, bool):
         raise Invalid("version must be an integer")
@@ -233,6 +252,8 @@ def update_image(
         raise Conflict(f"the image changed (version {image.version}); re-read and retry")
 
     def write(image: Image) -> dict[str, Any]:
+        if focus is not None:
+            changes["content"] = refocus.refocused(image.id, image.content, focus)
         updated = lifecycle.edit(image, now_iso(), **changes)
         records.save_image(updated, image_version_was=image.version)
         return updated.public()
@@ -292,12 +313,9 @@ def delete_image(image: Image) -> None:
     except records.LostWrite:
         raise Conflict("the image changed meanwhile; try again") from None
     records.mark_uploads_deleted(image.id, now)
-    for prefix in (
-        f"{blobs.UPLOADS}{image.id}/",
-        f"{blobs.VARIANTS}{image.id}/",
-        f"{blobs.RENDERS}{image.id}/",
-    ):
+    for prefix in blobs.image_prefixes(image.id):
         blobs.delete_prefix(prefix)
+    delivery.withdraw(blobs.image_prefixes(image.id))
 
 
 def list_collection(access: Access, collection_id: str, params: dict[str, str]) -> dict[str, Any]:
@@ -313,11 +331,16 @@ def list_collection(access: Access, collection_id: str, params: dict[str, str]) 
 
 
 def list_images(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
-    validation.only_fields(params, {"limit", "cursor", "status", "collectionId"})
+    validation.only_fields(params, {"limit", "cursor", "status", "collectionId", "duplicates"})
     limit, status = cursors.page_params(params)
     start = cursors.decode(params.get("cursor"), table.BY_OWNER, caller.id)
     page = records.images_of_owner(
-        caller.id, limit=limit, start=start, status=status, collection_id=params.get("collectionId")
+        caller.id,
+        limit=limit,
+        start=start,
+        status=status,
+        collection_id=params.get("collectionId"),
+        duplicates=validation.flag(params, "duplicates"),
     )
     return {
         "images": [image.public() for image in page.items],

@@ -10,6 +10,7 @@ never takes the served version away.
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +51,35 @@ class Variant:
     format: str
 
 
+@dataclass(frozen=True)
+class Focus:
+    """Where the subject is, as fractions of the width and height from the top left.
+    Decimals, as DynamoDB stores numbers (it refuses floats)."""
+
+    x: Decimal
+    y: Decimal
+
+    @classmethod
+    def of(cls, x: float, y: float) -> "Focus":
+        return cls(Decimal(f"{x:.3f}"), Decimal(f"{y:.3f}"))
+
+    def point(self) -> tuple[float, float]:
+        return float(self.x), float(self.y)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """What processing learnt of a version's picture (chalicelib.imaging.knowing)."""
+
+    placeholder: str  # ThumbHash, base64
+    average: str  # "#rrggbb"
+    dominant: str
+    fingerprint: str  # 64-bit dHash, hex
+    focus: Focus  # the computed focal point, or the owner's
+    # Images that looked the same when this version was processed, nearest first.
+    duplicateOf: list[str] = field(default_factory=list)
+
+
 @dataclass
 class Content:
     """One successfully processed version: the original and its variants."""
@@ -69,6 +99,8 @@ class Content:
     # The original without where it was taken and other personal metadata: what everyone
     # but the owner downloads (chalicelib.metadata). None on records written before it.
     shared: Variant | None = None
+    # Placeholder, colours, fingerprint, focus, duplicates. None on records written before.
+    knowledge: Knowledge | None = None
 
     def stored_keys(self) -> list[str]:
         """Every object of this version: the original, its variants, its shared copy."""
@@ -98,7 +130,7 @@ class Image:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Image":
-        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields: dict[str, Any] = {n: item.get(n) for n in cls.__dataclass_fields__ if n in item}
         fields["status"] = Status(item["status"])
         fields["version"] = int(item["version"])
         if item.get("failure"):
@@ -145,6 +177,16 @@ class Image:
                     for name, v in content.variants.items()
                 },
             )
+        known = content.knowledge if content else None
+        if known:
+            x, y = known.focus.point()
+            shown.update(
+                placeholder=known.placeholder,
+                colors={"average": known.average, "dominant": known.dominant},
+                fingerprint=known.fingerprint,
+                focus={"x": x, "y": y},
+                duplicateOf=list(known.duplicateOf),
+            )
         return shown
 
 
@@ -172,11 +214,19 @@ def _content_from_item(item: dict[str, Any]) -> Content:
         variants=variants,
         etag=item.get("etag"),
         shared=_variant_from_item(item["shared"]) if item.get("shared") else None,
+        knowledge=_knowledge_from_item(item["knowledge"]) if item.get("knowledge") else None,
     )
 
 
-def content_to_item(content: Content) -> dict[str, Any]:
-    return asdict(content)
+def _knowledge_from_item(item: dict[str, Any]) -> Knowledge:
+    return Knowledge(
+        placeholder=item["placeholder"],
+        average=item["average"],
+        dominant=item["dominant"],
+        fingerprint=item["fingerprint"],
+        focus=Focus(Decimal(item["focus"]["x"]), Decimal(item["focus"]["y"])),
+        duplicateOf=list(item.get("duplicateOf") or []),
+    )
 
 
 @dataclass
@@ -212,7 +262,7 @@ class Upload:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Upload":
-        fields = {name: item.get(name) for name in cls.__dataclass_fields__ if name in item}
+        fields: dict[str, Any] = {n: item.get(n) for n in cls.__dataclass_fields__ if n in item}
         fields["status"] = Status(item["status"])
         fields["attempts"] = int(item.get("attempts", 0))
         if item.get("durationMs") is not None:

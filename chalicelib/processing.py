@@ -1,7 +1,11 @@
 """The upload pipeline, run for every object created under uploads/.
 
     claim → head → read → validate → make_variants → store_variants
-          → store_shared_original → record_ready
+          → store_shared_original → find_duplicates → index_fingerprint → record_ready
+
+make_variants also learns what the picture is like (placeholder, colours, fingerprint,
+focus: imaging.knowing) from the same decode; find_duplicates looks the fingerprint up in
+the owner's and the collection's duplicate index, index_fingerprint adds it there.
 
 Each step is a small function over one Job. A step ends the run early by raising Skip
 (nothing to do: a duplicate, late or superseded event) or Rejected (a permanent verdict on
@@ -23,21 +27,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from chalicelib import blobs, imaging, lifecycle, metadata, records, settings
+from chalicelib import blobs, duplicates, imaging, lifecycle, metadata, records, settings
 from chalicelib.failures import Code, Rejected
 from chalicelib.images import (
     Content,
     Failure,
+    Focus,
     Image,
+    Knowledge,
     Status,
     Upload,
     Variant,
     now_iso,
     parse_iso,
 )
-from chalicelib.imaging import formats
+from chalicelib.imaging import fingerprint, formats
 from chalicelib.lifecycle import Claim
-from chalicelib.logs import log_event
+from chalicelib.logs import bound, log_error, log_event, metric
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,8 @@ class Job:
     encoded: list[imaging.Encoded] = field(default_factory=list)
     variants: dict[str, Variant] = field(default_factory=dict)
     shared: Variant | None = None
+    knowledge: imaging.Knowledge | None = None
+    lookalikes: duplicates.Found | None = None
 
     def made_keys(self) -> list[str]:
         """The upload and every object this run stored for it."""
@@ -237,7 +245,29 @@ def validate(job: Job) -> None:
 
 def make_variants(job: Job) -> None:
     assert job.probe is not None
-    job.encoded = imaging.make_variants(job.data, job.probe, settings.get().variants)
+    made = imaging.make_upload(job.data, job.probe, settings.get().variants)
+    job.encoded, job.knowledge = made.variants, made.knowledge
+
+
+def find_duplicates(job: Job) -> None:
+    """Never a verdict: an upload that looks like others is kept, and says so."""
+    assert job.image and job.knowledge
+    job.lookalikes = duplicates.find(
+        job.image_id, job.knowledge.fingerprint, job.image.ownerId, job.image.collectionId
+    )
+
+
+def index_fingerprint(job: Job) -> None:
+    """Before the record says ready, so that no ready image is missing from the index (an
+    index item of a run that dies later is ignored: its record never has that fingerprint)."""
+    assert job.image and job.knowledge
+    duplicates.index(
+        job.image_id,
+        job.knowledge.fingerprint,
+        job.image.ownerId,
+        job.image.collectionId,
+        now_iso(),
+    )
 
 
 def store_variants(job: Job) -> None:
@@ -276,6 +306,7 @@ def record_ready(job: Job) -> None:
         variants=job.variants,
         etag=job.etag,
         shared=job.shared,
+        knowledge=_knowledge(job),
     )
     previous = job.image.content
     try:
@@ -290,6 +321,20 @@ def record_ready(job: Job) -> None:
         _remove_renders(job.image_id)
 
 
+def _knowledge(job: Job) -> Knowledge | None:
+    learnt = job.knowledge
+    if learnt is None:
+        return None
+    return Knowledge(
+        placeholder=learnt.placeholder,
+        average=learnt.average,
+        dominant=learnt.dominant,
+        fingerprint=fingerprint.to_hex(learnt.fingerprint),
+        focus=Focus.of(*learnt.focus),
+        duplicateOf=job.lookalikes.ids if job.lookalikes else [],
+    )
+
+
 STEPS = (
     claim,
     head,
@@ -298,6 +343,8 @@ STEPS = (
     make_variants,
     store_variants,
     store_shared_original,
+    find_duplicates,
+    index_fingerprint,
     record_ready,
 )
 
@@ -314,6 +361,11 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
         upload_id=parsed[1],
         take_over_claims_before=take_over_claims_before,
     )
+    with bound(imageId=job.image_id, uploadId=job.upload_id):
+        return _run(job)
+
+
+def _run(job: Job) -> str:
     try:
         for step in STEPS:
             step(job)
@@ -325,17 +377,24 @@ def process(key: str, *, take_over_claims_before: str | None = None) -> str:
     except Busy as busy:
         log_event("upload_busy", imageId=job.image_id, uploadId=job.upload_id, reason=str(busy))
         raise
-    except Exception:
+    except Exception as error:
+        log_error("upload_error", error, imageId=job.image_id, uploadId=job.upload_id)
         _release(job)
         raise
+    took = _elapsed_ms(job)
     log_event(
         "upload_ready",
         imageId=job.image_id,
         uploadId=job.upload_id,
         format=job.probe.format if job.probe else None,
-        durationMs=_elapsed_ms(job),
+        durationMs=took,
         attempt=job.upload.attempts if job.upload else None,
+        duplicateOf=job.lookalikes.ids if job.lookalikes else None,
+        # Counted, not timed: the duplicate index items this upload's queries read.
+        duplicatesExamined=job.lookalikes.examined if job.lookalikes else None,
     )
+    metric({"UploadsReady": 1})
+    metric({"ProcessingTime": took}, unit="Milliseconds")
     return "ready"
 
 
@@ -368,6 +427,7 @@ def _fail(job: Job, code: Code, message: str, upload_was: Status = Status.PROCES
         message=message,
         attempt=job.upload.attempts if job.upload else None,
     )
+    metric({"UploadsFailed": 1}, dimensions={"Code": code})
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"
     # A ready upload whose original was overwritten through its URL cannot go back to the
@@ -455,6 +515,7 @@ def _read_again(job: Job, upload_was: Status) -> None:
         raise Orphaned("superseded by a newer upload while it was processed")
     if upload.status != upload_was:
         raise Skip(f"the upload became {upload.status} while it was processed")
+    assert job.upload is not None  # _read_again follows a write of the claim this run holds
     if upload.claimedAt != job.upload.claimedAt:
         raise Skip("another run claimed the upload while this one processed it")
     job.image, job.upload = image, upload

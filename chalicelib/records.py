@@ -10,7 +10,6 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from chalicelib import aws, table
@@ -29,6 +28,14 @@ from chalicelib.table import (
 
 class LostWrite(Exception):
     """A conditional write lost: the record changed since it was read."""
+
+
+def _conditions() -> Any:
+    # Imported on the first query, not with the module: importing boto3 costs ~100 ms of
+    # every cold start, and most API requests never query (test_cold_start pins this).
+    from boto3.dynamodb import conditions
+
+    return conditions
 
 
 def _table() -> Any:
@@ -117,9 +124,9 @@ def partition(
 ) -> list[dict[str, Any]]:
     """Items of one table partition (an image and its uploads, a collection and its
     members), optionally only those whose sort key starts with `sort_prefix`."""
-    condition = Key("pk").eq(pk)
+    condition = _conditions().Key("pk").eq(pk)
     if sort_prefix is not None:
-        condition = condition & Key("sk").begins_with(sort_prefix)
+        condition = condition & _conditions().Key("sk").begins_with(sort_prefix)
     params: dict[str, Any] = {"KeyConditionExpression": condition, "Limit": limit}
     if consistent:
         params["ConsistentRead"] = True
@@ -131,7 +138,7 @@ def index_page(
 ) -> tuple[list[dict[str, Any]], Any]:
     """One page of an index partition, newest first: its items and where to go on from."""
     response = _query(
-        Key(index.pk).eq(index.partition(partition)),
+        _conditions().Key(index.pk).eq(index.partition(partition)),
         index=index.name,
         limit=limit,
         start=start,
@@ -347,7 +354,7 @@ def purge(image_id: str) -> int:
     start = None
     while True:
         page = _query(
-            Key("pk").eq(table.image_partition(image_id)),
+            _conditions().Key("pk").eq(table.image_partition(image_id)),
             limit=1000,
             projection="pk, sk",
             start=start,
@@ -475,13 +482,19 @@ def is_start_key(index: Index, key: dict[str, Any]) -> bool:
     return _START_KEYS[index].fullmatch("\n".join(key[name] for name in names)) is not None
 
 
-def _status_filter(status: Status | None, collection_id: str | None = None) -> Any:
+def _status_filter(
+    status: Status | None, collection_id: str | None = None, duplicates: bool = False
+) -> Any:
     condition = None
     if status:
-        condition = Attr("status").eq(str(status))
+        condition = _conditions().Attr("status").eq(str(status))
     if collection_id:
-        by_collection = Attr("collectionId").eq(collection_id)
+        by_collection = _conditions().Attr("collectionId").eq(collection_id)
         condition = by_collection if condition is None else condition & by_collection
+    if duplicates:
+        # The served version was found to look like earlier images (chalicelib.duplicates).
+        alike = _conditions().Attr("content.knowledge.duplicateOf").size().gt(0)
+        condition = alike if condition is None else condition & alike
     return condition
 
 
@@ -492,13 +505,14 @@ def images_of_owner(
     start: Any = None,
     status: Status | None = None,
     collection_id: str | None = None,
+    duplicates: bool = False,
 ) -> Page:
     return _page(
-        Key(BY_OWNER.pk).eq(BY_OWNER.partition(owner_id)),
+        _conditions().Key(BY_OWNER.pk).eq(BY_OWNER.partition(owner_id)),
         BY_OWNER,
         limit,
         start,
-        _status_filter(status, collection_id),
+        _status_filter(status, collection_id, duplicates),
         Image.from_item,
     )
 
@@ -507,7 +521,7 @@ def images_of_collection(
     collection_id: str, *, limit: int, start: Any = None, status: Status | None = None
 ) -> Page:
     return _page(
-        Key(BY_COLLECTION.pk).eq(BY_COLLECTION.partition(collection_id)),
+        _conditions().Key(BY_COLLECTION.pk).eq(BY_COLLECTION.partition(collection_id)),
         BY_COLLECTION,
         limit,
         start,
@@ -520,7 +534,7 @@ def log_of_owner(
     owner_id: str, *, limit: int, start: Any = None, status: Status | None = None
 ) -> Page:
     return _page(
-        Key(LOG.pk).eq(LOG.partition(owner_id)),
+        _conditions().Key(LOG.pk).eq(LOG.partition(owner_id)),
         LOG,
         limit,
         start,
@@ -540,7 +554,7 @@ def log_of_day(
     """One day's uploads; `examine` bounds the items examined (a request reading several
     days shares one bound between them)."""
     return _page(
-        Key(LOG_BY_DAY.pk).eq(LOG_BY_DAY.partition(day)),
+        _conditions().Key(LOG_BY_DAY.pk).eq(LOG_BY_DAY.partition(day)),
         LOG_BY_DAY,
         limit,
         start,
@@ -555,10 +569,10 @@ def sweep_page(
 ) -> Page:
     """One page of the sweep index: items in `status` aged between `since` and `before`,
     oldest first. Items keep every attribute (the index projects them all)."""
-    age = Key(SWEEP.sk)
+    age = _conditions().Key(SWEEP.sk)
     position = age.between(since, before) if since else age.lt(before)
     response = _query(
-        Key(SWEEP.pk).eq(SWEEP.partition(status)) & position,
+        _conditions().Key(SWEEP.pk).eq(SWEEP.partition(status)) & position,
         index=SWEEP.name,
         limit=limit,
         start=start,

@@ -1,11 +1,14 @@
-"""On-the-fly renders: `GET /images/{id}/render?w=&h=&fit=&rotate=&format=&q=`.
+"""On-the-fly renders: `GET /images/{id}/render?w=&h=&fit=&rotate=&format=&q=&gravity=`.
+
+fit=cover crops around the image's focus (gravity=focus, the default) or its centre
+(gravity=centre); the focus is part of a cover render's cache key.
 
 A render is made once, stored under renders/{imageId}/{cacheKey}.{ext}, and from then on
 served by S3 itself through a 307 to a presigned GET. `redirect_for` runs these steps:
 
     parse → validate → negotiate → plan → cache key → look up
           → (on a miss) choose source → read → render → store
-          → presigned GET
+          → link (chalicelib.delivery)
 
 Everything up to the look-up is pure and cheap: a cache hit or a refused parameter never
 imports Pillow, which only the render step loads.
@@ -18,18 +21,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib import blobs, settings
+from chalicelib import blobs, delivery, settings
 from chalicelib.errors import Conflict, Invalid, Unprocessable
 from chalicelib.images import Content, Image
 from chalicelib.imaging import formats
-from chalicelib.imaging.geometry import ROTATIONS, contained_size, covering_size
-from chalicelib.logs import log_event
+from chalicelib.imaging.geometry import CENTRE, ROTATIONS, contained_size, covering_size
+from chalicelib.logs import log_event, metric
 from chalicelib.specs import Fit, RenderSpec, VariantSpec
 
 if TYPE_CHECKING:
     from chalicelib.imaging.facts import Encoded
 
-PARAMETERS = ("w", "h", "fit", "rotate", "format", "q")
+PARAMETERS = ("w", "h", "fit", "rotate", "format", "q", "gravity")
+# Where fit=cover crops: around the image's focus (its record's, learnt at upload or set by
+# its owner), or the centre.
+GRAVITIES = ("focus", "centre")
 AUTO = "auto"
 _FORMAT_SPELLINGS = {**{name: name for name in (*formats.OUTPUTS, AUTO)}, "jpg": "jpeg"}
 # What each lossy encoder needs for a result people accept as "the photo"; AVIF and WebP
@@ -66,24 +72,44 @@ class Params:
     rotate: int
     format: str  # jpeg, png, webp, avif or auto
     quality: int | None  # None: the format's default
+    gravity: str = "focus"  # focus or centre
 
 
 # --- the steps ------------------------------------------------------------------------
 
 
 def redirect_for(image: Image, params: Mapping[str, str], accept: str | None) -> str:
-    """A presigned GET of the render `params` describe, made and stored first if needed."""
+    """A link to the render `params` describe, made and stored first if needed."""
+    key, fmt = stored(image, params, accept)
+    return delivery.made_link(key, fmt, image.filename)
+
+
+def stored(image: Image, params: Mapping[str, str], accept: str | None) -> tuple[str, str]:
+    """(key, format) of the render `params` describe, made and stored first if needed."""
     config = settings.get()
     asked = validate(parse(params), config)
     fmt = negotiate(asked.format, accept)
     content = ready_content(image)
-    spec = plan(asked, fmt, (content.width, content.height), config.max_pixels)
+    spec = plan(
+        asked, fmt, (content.width, content.height), config.max_pixels, focus_of(asked, content)
+    )
     key = blobs.render_key(
         image.id, cache_key(spec, content.sha256), formats.named(spec.format).extension
     )
-    if not blobs.exists(key):
+    if blobs.exists(key):
+        metric({"RendersCached": 1})
+    else:
         make(image.id, key, spec, content, config)
-    return blobs.presigned_get(key, spec.format, image.filename)
+        metric({"RendersMade": 1})
+    return key, spec.format
+
+
+def varies_on(params: Mapping[str, str]) -> str | None:
+    """The request header a render's answer depends on: Accept, only when the format is
+    negotiated. A named format is the same answer for every client, and a cache keyed by
+    Accept for it would hold one copy per browser's header."""
+    asked = (params.get("format") or AUTO).strip().lower()
+    return "Accept" if asked == AUTO else None
 
 
 def parse(params: Mapping[str, str]) -> Params:
@@ -100,6 +126,7 @@ def parse(params: Mapping[str, str]) -> Params:
         rotate=_choice(params, "rotate", {str(r): r for r in ROTATIONS}, 0),
         format=_choice(params, "format", _FORMAT_SPELLINGS, AUTO),
         quality=_number(params, "q"),
+        gravity=_choice(params, "gravity", {g: g for g in GRAVITIES}, "focus"),
     )
 
 
@@ -146,7 +173,21 @@ def ready_content(image: Image) -> Content:
     return image.content
 
 
-def plan(asked: Params, fmt: str, original: tuple[int, int], max_pixels: int) -> RenderSpec:
+def focus_of(asked: Params, content: Content) -> tuple[float, float]:
+    """Where a cover render centres: the content's focus unless gravity=centre (or the
+    record predates focus points)."""
+    if asked.gravity == "centre" or content.knowledge is None:
+        return CENTRE
+    return content.knowledge.focus.point()
+
+
+def plan(
+    asked: Params,
+    fmt: str,
+    original: tuple[int, int],
+    max_pixels: int,
+    focus: tuple[float, float] = CENTRE,
+) -> RenderSpec:
     """The exact output, with sizes resolved against the original's (oriented) size.
 
     A contain is resolved here into the exact size it gives from the original, then made as
@@ -165,7 +206,16 @@ def plan(asked: Params, fmt: str, original: tuple[int, int], max_pixels: int) ->
     assert asked.width is not None and asked.height is not None  # validate() saw to it
     if asked.fit is Fit.COVER:
         _check_cover_fits_in_memory(original, (asked.width, asked.height), max_pixels)
-    spec = RenderSpec(asked.width, asked.height, asked.fit, asked.rotate, fmt, quality)
+    # Only a cover crops, so only a cover's picture (and cache key) depends on the focus.
+    spec = RenderSpec(
+        asked.width,
+        asked.height,
+        asked.fit,
+        asked.rotate,
+        fmt,
+        quality,
+        focus if asked.fit is Fit.COVER else CENTRE,
+    )
     _check_cost(spec, original)
     return spec
 
@@ -198,6 +248,7 @@ def cache_key(spec: RenderSpec, source_sha256: str) -> str:
             "rotate": spec.rotate,
             "format": spec.format,
             "quality": spec.quality,
+            **({"focus": list(spec.focus)} if spec.focus != CENTRE else {}),
         },
         sort_keys=True,
     )
@@ -214,7 +265,7 @@ def make(
     if data is None:
         raise Conflict("the image's content changed while rendering; try again")
     encoded = render(data, spec, config)
-    blobs.write(key, encoded.data, encoded.content_type, blobs.RENDER_CACHE_CONTROL)
+    blobs.write(key, encoded.data, encoded.content_type)
     log_event(
         "render_made",
         imageId=image_id,

@@ -31,6 +31,7 @@ class Settings:
     user_pool_id: str
     user_pool_arn: str
     app_client_id: str
+    stage: str = "local"  # the metrics' Stage dimension
     max_upload_bytes: int = 25 * MB
     max_direct_upload_bytes: int = 4 * MB
     max_pixels: int = 50_000_000
@@ -38,6 +39,14 @@ class Settings:
     variants: tuple[VariantSpec, ...] = DEFAULT_VARIANTS
     upload_url_expiry_seconds: int = 900
     download_url_expiry_seconds: int = 300
+    # Links are signed for a window of time (chalicelib/delivery.py): all answers within one
+    # window hand out the same link, so browsers and a CDN reuse what they hold.
+    link_window_seconds: int = 3600
+    # The CDN stage option: CloudFront in front of the bucket (infra/template.yaml). Empty:
+    # links are presigned S3 GETs.
+    cdn_url: str = ""
+    cdn_distribution_id: str = ""
+    cdn_keys_parameter: str = ""
     max_render_side: int = 4096
     render_sizes: frozenset[tuple[int, int]] = frozenset()
     cors_origins: tuple[str, ...] = ()
@@ -155,6 +164,33 @@ def _access_check_url(env: Mapping[str, str]) -> str:
     return url
 
 
+# SigV4 presigned URLs live at most seven days; a link lives for its window and then the
+# download expiry, so one handed out at the end of a window still works that long.
+_PRESIGN_LIMIT_SECONDS = 7 * 24 * 3600
+
+
+def _link_window(env: Mapping[str, str]) -> int:
+    window = _int(env, "LINK_WINDOW_SECONDS", 3600, minimum=60)
+    longest = _PRESIGN_LIMIT_SECONDS - _int(env, "DOWNLOAD_URL_EXPIRY_SECONDS", 300)
+    if window > longest:
+        raise SettingsError(f"LINK_WINDOW_SECONDS may be at most {longest}, got {window}")
+    return window
+
+
+def _cdn_url(env: Mapping[str, str]) -> str:
+    """https (plain http only to this very machine, for a CDN run here), no trailing /."""
+    url = env.get("CDN_URL", "").strip().rstrip("/")
+    if not url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    local = parts.scheme == "http" and bool(parts.hostname) and _is_loopback(parts.hostname or "")
+    if not (parts.scheme == "https" or local) or parts.path or parts.query:
+        raise SettingsError("CDN_URL must be https://host (plain http only to a loopback address)")
+    if not env.get("CDN_KEYS_PARAMETER", "").strip():
+        raise SettingsError("CDN_URL needs CDN_KEYS_PARAMETER (the signing keys' SSM parameter)")
+    return url
+
+
 def _is_loopback(host: str) -> bool:
     # An address, not a name: a name is only as loopback as the resolver says.
     try:
@@ -174,6 +210,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         user_pool_arn=env.get("USER_POOL_ARN")
         or f"arn:aws:cognito-idp:{region}:000000000000:userpool/{pool_id}",
         app_client_id=_require(env, "APP_CLIENT_ID"),
+        stage=env.get("STAGE", "local"),
         max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 25 * MB),
         max_direct_upload_bytes=_int(env, "MAX_DIRECT_UPLOAD_BYTES", 4 * MB),
         max_pixels=_int(env, "MAX_PIXELS", 50_000_000),
@@ -181,6 +218,10 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         variants=_variants(env),
         upload_url_expiry_seconds=min(_int(env, "UPLOAD_URL_EXPIRY_SECONDS", 900), 900),
         download_url_expiry_seconds=_int(env, "DOWNLOAD_URL_EXPIRY_SECONDS", 300),
+        link_window_seconds=_link_window(env),
+        cdn_url=_cdn_url(env),
+        cdn_distribution_id=env.get("CDN_DISTRIBUTION_ID", "").strip(),
+        cdn_keys_parameter=env.get("CDN_KEYS_PARAMETER", "").strip(),
         max_render_side=_int(env, "MAX_RENDER_SIDE", 4096),
         render_sizes=_sizes(env),
         cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),

@@ -35,6 +35,9 @@ class RenderSpec:
     rotate: int
     format: str  # jpeg, png, webp or avif (never "auto": resolved before this point)
     quality: int
+    # Where a cover crop centres, as fractions of the width and height: the image's focus
+    # (gravity=focus, the default) or the centre (gravity=centre).
+    focus: tuple[float, float] = (0.5, 0.5)
 
 
 DEFAULT_VARIANTS = (

@@ -2,6 +2,7 @@
 
   image       pk IMG#{id}               sk IMG
   upload      pk IMG#{id}               sk UP#{upload}
+  band        pk IMG#{id}               sk DUP#{OWNER|COLL}#{n}  (a fingerprint band)
   create      pk IDEM#{owner}#{key}     sk IDEM        (an Idempotency-Key, until `ttl`)
   collection  pk COLL#{id}              sk META
   member      pk COLL#{id}              sk MEMBER#{userId}
@@ -56,7 +57,11 @@ LOG_BY_DAY = Index("logByDay", "gsi4pk", "gsi4sk", "DAY#")
 # Sparse: unfinished uploads and deleted tombstones by status and age.
 SWEEP = Index("sweep", "sweepPk", "sweepSk", "SWEEP#")
 
-INDEXES = (BY_OWNER, BY_COLLECTION, LOG, LOG_BY_DAY, SWEEP)
+# Near-duplicates, one partition a fingerprint band and scope (chalicelib.duplicates),
+# newest first: {indexedAt}#{imageId}.
+LIKENESS = Index("likeness", "likePk", "likeSk", "DUP#")
+
+INDEXES = (BY_OWNER, BY_COLLECTION, LOG, LOG_BY_DAY, SWEEP, LIKENESS)
 
 
 def image_key(image_id: str) -> dict[str, str]:
@@ -73,6 +78,10 @@ def image_partition(image_id: str) -> str:
 
 
 UPLOAD_SORT_PREFIX = "UP#"
+
+
+def band_key(image_id: str, scope_kind: str, number: int) -> dict[str, str]:
+    return {"pk": image_partition(image_id), "sk": f"DUP#{scope_kind}#{number}"}
 
 
 def idempotency_key(owner_id: str, key: str) -> dict[str, str]:

@@ -105,3 +105,11 @@ def integer(params: dict[str, str], name: str, *, default: int, low: int, high: 
     if not _SHORT_INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
         raise Invalid(f"{name} must be an integer from {low} to {high}")
     return int(raw)
+
+
+def flag(params: dict[str, str], name: str) -> bool:
+    """A query flag: true or false (absent is false)."""
+    value = params.get(name, "false")
+    if value not in ("true", "false"):
+        raise Invalid(f"{name} must be true or false, not {value[:20]!r}")
+    return value == "true"

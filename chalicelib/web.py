@@ -3,6 +3,8 @@ place domain errors become HTTP errors, and the HTTP conventions every answer fo
 (request ids, Location, ETag and conditional requests, Cache-Control)."""
 
 import functools
+import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -13,12 +15,16 @@ from chalice import Chalice, Response
 from chalicelib import access, errors, validation
 from chalicelib.access import Access
 
+# What Chalice's Response takes as headers (a header may repeat as a list).
+Headers = dict[str, str | list[str]]
+
 
 class View:
     """What a view gets: the caller and the request's parts, already checked."""
 
     def __init__(self, app: Chalice, *, api_key: bool = False):
         request = app.current_request
+        assert request is not None  # a view runs only inside a request
         self.request = request
         self.caller = (access.caller_from_api_key if api_key else access.caller_from_context)(
             request.context
@@ -43,6 +49,14 @@ class View:
             return None
         versions = [version for version in _tags(raw) if version is not None]
         return versions[0] if len(versions) == 1 else -1
+
+    def holds(self, tag: str) -> bool:
+        """If-None-Match names this ETag (weak comparison, as RFC 9110 says for GET)."""
+        raw = self.headers.get("if-none-match")
+        if raw is None:
+            return False
+        held = {part.strip().removeprefix("W/") for part in raw.split(",")}
+        return "*" in held or tag.removeprefix("W/") in held
 
     def not_modified(self, version: int) -> bool:
         """If-None-Match names this version (weak comparison, as RFC 9110 says for GET)."""
@@ -69,7 +83,7 @@ def view(app: Chalice, *, api_key: bool = False) -> Callable:
 
 
 def redirect(url: str, *, vary: str | None = None) -> Response:
-    headers = {"Location": url, "Cache-Control": "private, max-age=60"}
+    headers: Headers = {"Location": url, "Cache-Control": "private, max-age=60"}
     if vary:
         headers["Vary"] = vary
     return Response(body="", status_code=307, headers=headers)
@@ -77,7 +91,7 @@ def redirect(url: str, *, vary: str | None = None) -> Response:
 
 # JSON that carries presigned links (upload forms, download URLs) is a credential for a few
 # minutes: no shared cache may keep it, and no browser should store it.
-PRIVATE = {"Cache-Control": "private, no-store"}
+PRIVATE: Headers = {"Cache-Control": "private, no-store"}
 
 
 def created(body: Any, location: str, *, private: bool = False) -> Response:
@@ -88,7 +102,7 @@ def accepted(body: Any, location: str) -> Response:
     return Response(body=body, status_code=202, headers=_located(location, False))
 
 
-def _located(location: str, private: bool) -> dict[str, str]:
+def _located(location: str, private: bool) -> Headers:
     return {"Location": location, **(PRIVATE if private else {})}
 
 
@@ -111,10 +125,26 @@ def _tags(raw: str) -> list[int | None]:
 
 def versioned(version: int, render: Callable[[], Any], *, not_modified: bool) -> Response:
     """A record's answer with its ETag; 304 (no body) when the caller already has it."""
-    headers = {"ETag": etag(version), **PRIVATE}
+    headers: Headers = {"ETag": etag(version), **PRIVATE}
     if not_modified:
         return Response(body="", status_code=304, headers=headers)
     return Response(body=render(), status_code=200, headers=headers)
+
+
+# JSON without links (listings, members, the upload log) may be kept by the browser, which
+# asks again each time (no-cache) and gets a 304 while nothing changed. No Vary: the answer
+# depends on the caller, and private keeps it out of every shared cache.
+REVALIDATE = {"Cache-Control": "private, no-cache"}
+
+
+def listing(v: View, body: Any) -> Response:
+    """A JSON answer with an ETag of its content; 304 (no body) when the caller holds it."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    tag = f'W/"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
+    headers: dict[str, str | list[str]] = {"ETag": tag, **REVALIDATE}
+    if v.holds(tag):
+        return Response(body="", status_code=304, headers=headers)
+    return Response(body=body, status_code=200, headers=headers)
 
 
 def base_path(request: Any) -> str:

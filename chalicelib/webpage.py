@@ -89,8 +89,11 @@ def _cognito_endpoint() -> str:
 
 
 def _storage_origin() -> str:
-    # Presigned URLs are path-style (see aws.client), so they all share the endpoint's origin.
-    return _origin(aws.client("s3").meta.endpoint_url)
+    # Presigned URLs are path-style (see aws.client), so they all share the endpoint's origin;
+    # with the CDN option, the service's own pictures come from the CDN's (chalicelib/delivery).
+    origins = [_origin(aws.client("s3").meta.endpoint_url)]
+    cdn_url = settings.get().cdn_url
+    return " ".join([*origins, cdn_url] if cdn_url else origins)
 
 
 def content_security_policy() -> str:
@@ -124,7 +127,7 @@ def asset(name: str) -> Response:
     path = _files().get(name)
     if path is None:
         return _not_found(name)
-    headers = {
+    headers: dict[str, str | list[str]] = {
         "Content-Type": CONTENT_TYPES[path.suffix],
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -148,5 +151,7 @@ def client_config() -> dict[str, Any]:
         "maxUploadBytes": config.max_upload_bytes,
         "uploadTypes": sorted(validation.IMAGE_TYPES),
         "linkSeconds": config.download_url_expiry_seconds,
+        # Lasting embed links (chalicelib/embeds.py) need the CDN stage option.
+        "embedLinks": bool(config.cdn_url),
         "variants": [spec.name for spec in config.variants],
     }

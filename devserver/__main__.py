@@ -71,6 +71,12 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("DROP_EVENTS", ""),
         help="regex of upload keys whose S3 event is dropped (to test cleanup)",
     )
+    parser.add_argument(
+        "--cdn",
+        action="store_true",
+        default=bool(os.environ.get("DEVSERVER_CDN")),
+        help="play the CDN stage option: links are CloudFront signed URLs, served by a local CDN",
+    )
     parser.add_argument("--state-file", default=stack.DEFAULT_STATE_FILE)
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     parser.add_argument(
@@ -91,6 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         cleanup_interval=args.cleanup_interval,
         drop_events=drop,
         state_file=args.state_file,
+        with_cdn=args.cdn,
     )
     stopped = threading.Event()
 
@@ -137,12 +144,17 @@ def _banner(running: "stack.Running") -> str:
         f"    {name:<6} password {stack.provision.DEMO_PASSWORD}{'  (admins)' if admin else ''}"
         for name, admin in stack.provision.DEMO_USERS.items()
     )
+    cdn = (
+        f"  CDN          {running.cdn}  (plays CloudFront: signed URLs only)\n"
+        if running.cdn
+        else ""
+    )
     return f"""
 Image Service is running locally.
   API          {running.api_url}
   web page     {running.api_url}/
   local AWS    {running.aws_endpoint}  (moto server: S3, DynamoDB, Cognito, SQS)
-  users
+{cdn}  users
 {users}
   a token      .venv/bin/python -m devserver token demo
   try          curl -H "Authorization: $(.venv/bin/python -m devserver token demo)" {running.api_url}/me

@@ -3,7 +3,15 @@
 Locally the bucket notifies an SQS queue; this pump long-polls it and calls the handler with
 the event Lambda would receive (one record per invocation, as S3 -> Lambda delivers), skips
 S3's test event, and deletes a message only after the handler returned. A handler that
-raises leaves the message to come back, as Lambda's retry would.
+raises gets the message back after EVENT_RETRY_SECONDS (30; Lambda waits about one minute,
+then two), as Lambda retries an asynchronous event; after the template's
+UploadRetryAttempts retries, or once the event is older than UploadEventMaxAgeSeconds, the
+event goes to the failure queue in the record Lambda's on-failure destination sends
+(requestContext, requestPayload, responsePayload), and is deleted from the event queue.
+
+FAIL_EVENTS (a regex of upload keys) injects a DynamoDB outage: while the handler runs for
+a matching key, every DynamoDB call it makes fails as a throttled one does, for the first
+FAIL_EVENTS_TIMES deliveries of that key (all of them when unset).
 
 CRASH_EVENTS (a regex of upload keys) injects the fault Lambda's memory and time limits
 cause: the first delivery of a matching key runs the handler in a child process that is
@@ -12,6 +20,7 @@ released or recorded; the message comes back as a failed invocation's retry woul
 cleanup may re-drive it first.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -20,14 +29,29 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 log = logging.getLogger("devserver.events")
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Lambda's retry policy for the S3 event function (infra/template.yaml's parameters)."""
+
+    attempts: int  # retries after the first try
+    max_age_seconds: int
+    delay_seconds: int
+    failure_queue_url: str
+    function_arn: str
 
 
 class EventPump:
@@ -37,6 +61,7 @@ class EventPump:
         queue_url: str,
         handler: Callable[[dict, Any], Any],
         context_factory: Callable[[], Any],
+        retries: Retries,
         *,
         drop: Callable[[dict], bool] | None = None,
     ):
@@ -44,10 +69,12 @@ class EventPump:
         self._queue_url = queue_url
         self._handler = handler
         self._context_factory = context_factory
+        self._retries = retries
         self._drop = drop
         crash = os.environ.get("CRASH_EVENTS", "")
         self._crash = re.compile(crash) if crash else None
         self._crashed: set[str] = set()
+        self._outage = _Outage.from_environment()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="s3-events", daemon=True)
         self.delivered = 0
@@ -68,6 +95,7 @@ class EventPump:
                     MaxNumberOfMessages=10,
                     WaitTimeSeconds=1,
                     VisibilityTimeout=30,
+                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 )
             except Exception:
                 if self._stop.is_set():
@@ -94,12 +122,117 @@ class EventPump:
                     self._crashed.add(key)
                     _run_killed_mid_way({"Records": [record]})
                     continue
-                self._handler({"Records": [record]}, self._context_factory())
+                with self._outage.during(key):
+                    self._handler({"Records": [record]}, self._context_factory())
                 self.delivered += 1
-        except Exception:
-            log.exception("on_s3_event handler raised; the event will be delivered again")
+        except Exception as error:
+            self._failed(message, body, error)
             return
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _failed(self, message: dict[str, Any], body: dict[str, Any], error: Exception) -> None:
+        """Try again later, as Lambda does, or keep the event in the failure queue."""
+        attributes = message.get("Attributes", {})
+        tries = int(attributes.get("ApproximateReceiveCount", "1"))
+        sent = int(attributes.get("SentTimestamp", "0")) / 1000
+        too_old = sent and time.time() - sent > self._retries.max_age_seconds
+        if tries <= self._retries.attempts and not too_old:
+            log.exception("on_s3_event handler raised; the event will be delivered again")
+            self._sqs.change_message_visibility(
+                QueueUrl=self._queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=self._retries.delay_seconds,
+            )
+            return
+        condition = "EventAgeExceeded" if too_old else "RetriesExhausted"
+        log.exception(
+            "on_s3_event handler raised (%s); the event goes to the failure queue", condition
+        )
+        self._sqs.send_message(
+            QueueUrl=self._retries.failure_queue_url,
+            MessageBody=json.dumps(self._failure_record(body, error, tries, condition)),
+        )
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _failure_record(
+        self, event: dict[str, Any], error: Exception, tries: int, condition: str
+    ) -> dict[str, Any]:
+        """What Lambda's on-failure destination sends for an asynchronous invocation."""
+        return {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{self._retries.function_arn}:$LATEST",
+                "condition": condition,
+                "approximateInvokeCount": tries,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            },
+        }
+
+
+class _Outage:
+    """FAIL_EVENTS: DynamoDB fails for the handler of matching keys (see the module doc)."""
+
+    def __init__(self, pattern: re.Pattern[str] | None, times: int | None):
+        self._pattern = pattern
+        self._times = times
+        self._seen: dict[str, int] = {}
+        self._active = threading.local()
+        if pattern is not None:
+            self._install()
+
+    @classmethod
+    def from_environment(cls) -> "_Outage":
+        pattern = os.environ.get("FAIL_EVENTS", "")
+        times = os.environ.get("FAIL_EVENTS_TIMES", "")
+        return cls(re.compile(pattern) if pattern else None, int(times) if times else None)
+
+    @contextlib.contextmanager
+    def during(self, key: str) -> Iterator[None]:
+        """`key` as the event names it (URL-encoded, as S3 sends it)."""
+        key = unquote_plus(key)
+        failing = False
+        if self._pattern is not None and self._pattern.search(key):
+            self._seen[key] = self._seen.get(key, 0) + 1
+            failing = self._times is None or self._seen[key] <= self._times
+        self._active.on = failing
+        try:
+            yield
+        finally:
+            self._active.on = False
+
+    def _install(self) -> None:
+        import botocore.client
+        from botocore.exceptions import ClientError
+
+        real_call = botocore.client.BaseClient._make_api_call
+        active = self._active
+        assert self._pattern is not None
+
+        def failing(client: Any, operation: str, params: dict) -> Any:
+            if (
+                getattr(active, "on", False)
+                and client.meta.service_model.service_name == "dynamodb"
+            ):
+                error = {"Code": "ProvisionedThroughputExceededException", "Message": "FAIL_EVENTS"}
+                raise ClientError({"Error": error}, operation)
+            return real_call(client, operation, params)
+
+        botocore.client.BaseClient._make_api_call = failing
+        log.warning("FAIL_EVENTS: DynamoDB fails for the handler of %s", self._pattern.pattern)
 
 
 def _run_killed_mid_way(event: dict) -> None:

@@ -10,6 +10,7 @@ through Chalice's own local authorizer, as `chalice local` runs them.
 import base64
 import logging
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -82,6 +83,8 @@ class VerifyingAuthorizer(LocalGatewayAuthorizer):
         self._verifier = verifier
 
     def authorize(self, raw_path: str, lambda_event: dict, lambda_context: Any):
+        # API Gateway gives every request an id (its x-amzn-RequestId); chalice local none.
+        lambda_event["requestContext"].setdefault("requestId", str(uuid.uuid4()))
         route = self._route_for_event(lambda_event)
         if route is not None and isinstance(route.authorizer, ChaliceAuthorizer):
             return self._builtin(route.authorizer, raw_path, lambda_event, lambda_context)

@@ -1,9 +1,14 @@
 """Creates the service's resources in the local moto server, from infra/template.yaml.
 
-What the template declares (bucket settings, table keys and indexes, user pool, app client,
-admins group) is created from the template's own properties. What stands in for parts of
-the cloud that Chalice wires up on deploy (the S3 -> Lambda notification) is made here as
-S3 -> SQS, which the event pump drains.
+What the template declares (bucket settings, table keys and indexes, user pool, app
+client, admins group, the upload failure queue) is created from the template's own
+properties, but for the bucket policy that refuses plain HTTP: moto holds every request
+to it as insecure (the local stack speaks HTTP on 127.0.0.1) and would refuse them all.
+What stands in for parts of the cloud that Chalice wires up on deploy (the S3 -> Lambda
+notification) is made here as S3 -> SQS, which the event pump drains; it sends
+an event that failed every try to the failure queue, as Lambda's on-failure destination
+does. The template's log groups and alarms are not made: locally the logs go to the
+console, and no CloudWatch watches them.
 """
 
 from dataclasses import dataclass
@@ -26,6 +31,7 @@ class Outputs:
     app_client_id: str
     queue_url: str
     region: str
+    failure_queue_url: str = ""
 
 
 def _client(service: str, endpoint: str | None, region: str) -> Any:
@@ -74,7 +80,20 @@ def provision(endpoint: str | None, region: str, stage: str = "local") -> Output
     queue_url = connect_uploads_to_queue(
         _client("s3", endpoint, region), _client("sqs", endpoint, region), bucket, stage
     )
-    return Outputs(bucket, table, pool["Id"], pool["Arn"], client_id, queue_url, region)
+    _, failures_props = cfn.resource(template, "AWS::SQS::Queue")
+    failures = create_queue(
+        _client("sqs", endpoint, region), cfn.resolve(failures_props, parameters, resources)
+    )
+    return Outputs(bucket, table, pool["Id"], pool["Arn"], client_id, queue_url, region, failures)
+
+
+def create_queue(sqs: Any, props: dict[str, Any]) -> str:
+    attributes = {
+        name: str(props[name]).lower() if isinstance(props[name], bool) else str(props[name])
+        for name in ("MessageRetentionPeriod", "SqsManagedSseEnabled")
+        if name in props
+    }
+    return sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)["QueueUrl"]
 
 
 def create_bucket(s3: Any, name: str, props: dict[str, Any]) -> None:
@@ -156,6 +175,7 @@ def create_user_pool(idp: Any, props: dict[str, Any]) -> dict[str, Any]:
         AutoVerifiedAttributes=props.get("AutoVerifiedAttributes", []),
         UsernameConfiguration=props.get("UsernameConfiguration", {}),
         AdminCreateUserConfig=_admin_create_user_config(props),
+        DeletionProtection=props.get("DeletionProtection", "INACTIVE"),
     )["UserPool"]
     return {"Id": pool["Id"], "Arn": pool["Arn"]}
 

@@ -19,8 +19,9 @@ import boto3
 from chalice.local import LambdaContext
 from moto.server import ThreadedMotoServer
 
-from devserver import gateway, moto_fixes, provision
-from devserver.events import EventPump, Timer
+from devserver import cdn, gateway, moto_fixes, provision
+from devserver import template as cfn
+from devserver.events import EventPump, Retries, Timer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_FILE = str(ROOT / ".devserver" / "state.json")
@@ -43,6 +44,7 @@ class Running:
     _workers: list[Callable[[], None]] = field(default_factory=list)
     _moto_stop: Callable[[], None] = lambda: None
     _leftovers: list[Callable[[], None]] = field(default_factory=list)
+    cdn: str = ""  # the local CDN's URL when it plays the CDN stage option
 
     def stop(self) -> None:
         """Stop the gateway, the event pump and the timer together, waiting at most
@@ -89,6 +91,7 @@ def start(
     drop_events: re.Pattern[str] | None = None,
     state_file: str = DEFAULT_STATE_FILE,
     extra_env: dict[str, str] | None = None,
+    with_cdn: bool = False,
 ) -> Running:
     objects = Path(tempfile.mkdtemp(prefix=f"image-service-objects-{os.getpid()}-"))
     moto_fixes.apply(objects)
@@ -117,6 +120,18 @@ def start(
             "CLEANUP_RATE_MINUTES": "1",
         }
     )
+    edge = None
+    if with_cdn:
+        edge = cdn.listen(host)
+        cdn_url = f"http://{host}:{edge.server_address[1]}"
+        made = cdn.provision(endpoint, REGION, "local", outputs.bucket)
+        os.environ.update(
+            {
+                "CDN_URL": cdn_url,
+                "CDN_DISTRIBUTION_ID": made.distribution_id,
+                "CDN_KEYS_PARAMETER": made.keys_parameter,
+            }
+        )
     # Locally an upload's event arrives within a second and a photo processes in about
     # one, so a record still waiting after half a minute needs the cleanup; in the cloud
     # the default (five minutes) leaves room for Lambda's own retries first.
@@ -137,6 +152,14 @@ def start(
     verifier = gateway.TokenVerifier(endpoint, REGION, outputs.user_pool_id, outputs.app_client_id)
     server = gateway.serve(app, verifier, host, port)
     api_url = f"http://{host}:{server.server_address[1]}"
+    workers: list[Callable[[], None]] = []
+    if edge is not None:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
+        checker = cdn.Edge(
+            os.environ["CDN_URL"], os.environ["CDN_DISTRIBUTION_ID"], endpoint, REGION
+        )
+        cdn.serve(edge, checker, s3, outputs.bucket)
+        workers.append(_stopper(edge))
 
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
     drop = (
@@ -149,6 +172,7 @@ def start(
         outputs.queue_url,
         _handler(app_module, "s3"),
         _context("process", 2048, 300),
+        _retries(outputs),
         drop=drop,
     ).start()
     timer = Timer(
@@ -163,15 +187,18 @@ def start(
         "appClientId": outputs.app_client_id,
         "bucket": outputs.bucket,
         "table": outputs.table,
+        "eventQueueUrl": outputs.queue_url,
+        "failureQueueUrl": outputs.failure_queue_url,
         "users": {name: provision.DEMO_PASSWORD for name in provision.DEMO_USERS},
+        "cdn": os.environ.get("CDN_URL", "") if with_cdn else "",
+        "cdnDistributionId": os.environ.get("CDN_DISTRIBUTION_ID", "") if with_cdn else "",
+        "cdnKeysParameter": os.environ.get("CDN_KEYS_PARAMETER", "") if with_cdn else "",
     }
     state_path = Path(state_file)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=2))
 
-    def stop_server() -> None:
-        server.shutdown()
-        server.server_close()
+    stop_server = _stopper(server)
 
     def forget_state() -> None:
         state_path.unlink(missing_ok=True)
@@ -182,9 +209,31 @@ def start(
         outputs,
         app_module,
         pump,
-        [stop_server, pump.stop, timer.stop],
+        [stop_server, *workers, pump.stop, timer.stop],
         moto.stop,
         [forget_state, lambda: shutil.rmtree(objects, ignore_errors=True)],
+        cdn=state["cdn"],
+    )
+
+
+def _stopper(server: Any) -> Callable[[], None]:
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
+
+
+def _retries(outputs: provision.Outputs) -> Retries:
+    """The template's retry policy for S3 events; the delay between tries is shorter here
+    (EVENT_RETRY_SECONDS, 30 s) than Lambda's (about one minute, then two)."""
+    parameters = cfn.parameter_defaults(cfn.load())
+    return Retries(
+        attempts=int(parameters["UploadRetryAttempts"]),
+        max_age_seconds=int(parameters["UploadEventMaxAgeSeconds"]),
+        delay_seconds=int(os.environ.get("EVENT_RETRY_SECONDS", "30")),
+        failure_queue_url=outputs.failure_queue_url,
+        function_arn=f"arn:aws:lambda:{REGION}:000000000000:function:image-service-local-handle_upload",
     )
 
 

@@ -48,9 +48,57 @@ def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def resolve(value: Any, parameters: dict[str, Any], resources: dict[str, Any]) -> Any:
-    """Replace intrinsic functions by values: parameters, or physical ids from `resources`."""
+_NO_VALUE = object()
+
+
+def conditions(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, bool]:
+    """The template's Conditions, evaluated for these parameters."""
+    declared = template.get("Conditions", {})
+    found: dict[str, bool] = {}
+
+    def evaluate(value: Any) -> bool:
+        if isinstance(value, dict) and set(value) == {"Condition"}:
+            value = _Tag("Condition", value["Condition"])
+        name = value.name
+        if name == "Condition":
+            return found.setdefault(value.value, evaluate(declared[value.value]))
+        if name == "Equals":
+            left, right = (resolve(item, parameters, {}) for item in value.value)
+            return bool(left == right)
+        if name == "Not":
+            return not evaluate(value.value[0])
+        if name in ("Or", "And"):
+            results = [evaluate(item) for item in value.value]
+            return any(results) if name == "Or" else all(results)
+        raise ValueError(f"condition !{name} is not supported by the local provisioner")
+
+    for name, value in declared.items():
+        found[name] = evaluate(value) if name not in found else found[name]
+    return found
+
+
+def resolve(
+    value: Any,
+    parameters: dict[str, Any],
+    resources: dict[str, Any],
+    holds: dict[str, bool] | None = None,
+) -> Any:
+    """Replace intrinsic functions by values: parameters, or physical ids from `resources`;
+    !If by the branch its condition in `holds` chooses (AWS::NoValue drops the entry)."""
+    resolved = _resolve(value, parameters, resources, holds or {})
+    return None if resolved is _NO_VALUE else resolved
+
+
+def _resolve(value: Any, parameters: dict[str, Any], resources: dict[str, Any], holds) -> Any:
+    def again(item: Any) -> Any:
+        return _resolve(item, parameters, resources, holds)
+
     if isinstance(value, _Tag):
+        if value.name == "Ref" and value.value == "AWS::NoValue":
+            return _NO_VALUE
+        if value.name == "If":
+            condition, when_true, when_false = value.value
+            return again(when_true if holds[condition] else when_false)
         if value.name == "Ref":
             return parameters[value.value] if value.value in parameters else resources[value.value]
         if value.name == "Sub":
@@ -63,19 +111,39 @@ def resolve(value: Any, parameters: dict[str, Any], resources: dict[str, Any]) -
             return resources[f"{logical}.{attribute}"]
         raise ValueError(f"intrinsic !{value.name} is not supported by the local provisioner")
     if isinstance(value, dict):
-        return {key: resolve(item, parameters, resources) for key, item in value.items()}
+        pairs = ((key, again(item)) for key, item in value.items())
+        return {key: item for key, item in pairs if item is not _NO_VALUE}
     if isinstance(value, list):
-        return [resolve(item, parameters, resources) for item in value]
+        return [item for item in map(again, value) if item is not _NO_VALUE]
     return value
 
 
-def resource(template: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
-    """The one resource of a type: (logical id, raw properties)."""
+def resource(
+    template: dict[str, Any], resource_type: str, holds: dict[str, bool] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The one resource of a type (of those whose condition holds, given `holds`):
+    (logical id, raw properties)."""
     found = [
         (name, spec.get("Properties", {}))
-        for name, spec in template["Resources"].items()
-        if spec["Type"] == resource_type
+        for name, spec in resources_of(template, resource_type, holds)
     ]
     if len(found) != 1:
         raise ValueError(f"expected one {resource_type} in the template, found {len(found)}")
     return found[0]
+
+
+def resources_of(
+    template: dict[str, Any], resource_type: str, holds: dict[str, bool] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every resource of a type, with its whole spec: the unconditional ones, and those whose
+    condition holds in `holds`."""
+    return [
+        (name, spec)
+        for name, spec in template["Resources"].items()
+        if spec["Type"] == resource_type and _included(spec, holds or {})
+    ]
+
+
+def _included(spec: dict[str, Any], holds: dict[str, bool]) -> bool:
+    condition = spec.get("Condition")
+    return condition is None or holds.get(condition, False)

@@ -73,13 +73,22 @@ def stage_settings(project: Path, stage: str) -> dict[str, Any]:
             "memory": overrides.get("lambda_memory_size", defaults["memory"]),
             "timeout": overrides.get("lambda_timeout", defaults["timeout"]),
         }
-    policy_file = stage_config.get("iam_policy_file", f"policy-{stage}.json")
+    # Each function's own policy (scripts/infra.py writes them; the stage's for the others).
+    shared = stage_config.get("iam_policy_file", config.get("iam_policy_file"))
+    policy_files = {
+        name: overrides.get("iam_policy_file", shared)
+        for name, overrides in stage_config.get("lambda_functions", {}).items()
+        if overrides.get("iam_policy_file", shared)
+    }
     return {
         "environment": environment,
         "defaults": defaults,
         "functions": functions,
-        "policy": json.loads((project / ".chalice" / policy_file).read_text()),
-        "policy_file": policy_file,
+        "policies": {
+            name: json.loads((project / ".chalice" / file).read_text())
+            for name, file in policy_files.items()
+        },
+        "policy_files": policy_files,
         "architecture": stage_config.get("lambda_architecture", "x86_64"),
     }
 
@@ -241,19 +250,18 @@ def inspect_events(tf: dict[str, Any], settings: dict[str, Any], report: Inspect
 
 
 def inspect_policy(tf: dict[str, Any], settings: dict[str, Any], report: Inspection) -> None:
+    """Each function's role carries exactly its own policy file, and no role another's."""
     policies = tf["resource"].get("aws_iam_role_policy", {})
-    wrong = sorted(
-        name
-        for name, policy in policies.items()
-        if json.loads(policy["policy"]) != settings["policy"]
+    packaged = sorted(
+        json.dumps(json.loads(p["policy"]), sort_keys=True) for p in policies.values()
     )
-    actions = sorted(
-        {a for statement in settings["policy"]["Statement"] for a in statement["Action"]}
-    )
+    wanted = sorted(json.dumps(p, sort_keys=True) for p in settings["policies"].values())
     report.check(
-        bool(policies) and not wrong,
-        f"IAM: every role ({len(policies)}) has {settings['policy_file']}: {', '.join(actions)}",
-        f"roles without {settings['policy_file']}: {wrong or 'no roles at all'}",
+        bool(policies) and packaged == wanted,
+        f"IAM: {len(policies)} roles, each with its function's own policy "
+        f"({', '.join(sorted(settings['policy_files'].values()))})",
+        f"the roles' policies are not the functions' own: {len(packaged)} packaged, "
+        f"{len(wanted)} wanted",
     )
 
 

@@ -170,6 +170,268 @@ class CognitoUserPoolGroup(_Kept, CloudFormationModel):
         _idp(account_id, region_name).delete_group(_POOLS_OF.pop(resource_name), resource_name)
 
 
+# --- the CDN stage option: moto 5.2 has CloudFront's API but no CloudFormation models ----
+
+
+def _cloudfront() -> Any:
+    from moto.cloudfront.models import cloudfront_backends
+
+    return cloudfront_backends
+
+
+def _edge(account_id: str) -> Any:
+    return _cloudfront()[account_id]["aws"]
+
+
+class _CdnResource(_Kept):
+    TYPE = ""
+    ATTRIBUTES: tuple[str, ...] = ()
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+
+class CloudFrontPublicKey(_CdnResource, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::CloudFront::PublicKey (moto: API only)."""
+
+    __module__ = MODULE
+    TYPE = "AWS::CloudFront::PublicKey"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "CloudFrontPublicKey":
+        config = cloudformation_json["Properties"]["PublicKeyConfig"]
+        key = _edge(account_id).create_public_key(
+            config["CallerReference"], config["Name"], config["EncodedKey"]
+        )
+        return cls(key.id, {})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        _edge(account_id).delete_public_key(resource_name)
+
+
+class CloudFrontKeyGroup(_CdnResource, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::CloudFront::KeyGroup (moto: API only)."""
+
+    __module__ = MODULE
+    TYPE = "AWS::CloudFront::KeyGroup"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "CloudFrontKeyGroup":
+        config = cloudformation_json["Properties"]["KeyGroupConfig"]
+        group = _edge(account_id).create_key_group(config["Name"], config["Items"])
+        return cls(group.id, {})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        _edge(account_id).key_groups.pop(resource_name, None)
+
+
+class CloudFrontOriginAccessControl(_CdnResource, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::CloudFront::OriginAccessControl (moto: API only)."""
+
+    __module__ = MODULE
+    TYPE = "AWS::CloudFront::OriginAccessControl"
+    ATTRIBUTES = ("Id",)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "CloudFrontOriginAccessControl":
+        config = cloudformation_json["Properties"]["OriginAccessControlConfig"]
+        control = _edge(account_id).create_origin_access_control(config)
+        return cls(control.id, {"Id": control.id})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        _edge(account_id).delete_origin_access_control(resource_name)
+
+
+class CloudFrontDistribution(_CdnResource, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::CloudFront::Distribution (moto: API only)."""
+
+    __module__ = MODULE
+    TYPE = "AWS::CloudFront::Distribution"
+    ATTRIBUTES = ("DomainName", "Id")
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "CloudFrontDistribution":
+        from devserver.cdn import distribution_config
+
+        config = cloudformation_json["Properties"]["DistributionConfig"]
+        made, _, _ = _edge(account_id).create_distribution(
+            distribution_config(config, caller_reference=resource_name), tags=[]
+        )
+        return cls(
+            made.distribution_id, {"DomainName": made.domain_name, "Id": made.distribution_id}
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        _edge(account_id).distributions.pop(resource_name, None)
+
+
+class S3BucketPolicy(_Kept, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::S3::BucketPolicy (no CFN model in moto 5.2)."""
+
+    __module__ = "moto.s3.rehearsal_shims"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "S3BucketPolicy":
+        import json
+
+        from moto.s3.models import s3_backends
+
+        properties = cloudformation_json["Properties"]
+        bucket = properties["Bucket"]
+        document = json.dumps(properties["PolicyDocument"]).encode()
+        s3_backends[account_id]["aws"].put_bucket_policy(bucket, document)
+        return cls(bucket, {})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[account_id]["aws"]
+        if resource_name in backend.buckets:
+            backend.delete_bucket_policy(resource_name)
+
+
+class CloudWatchAlarm(_Kept, CloudFormationModel):
+    """Real AWS: CloudFormation creates AWS::CloudWatch::Alarm (no CFN model in moto 5.2)."""
+
+    __module__ = "moto.cloudwatch.rehearsal_shims"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "CloudWatchAlarm":
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        p = cloudformation_json["Properties"]
+        name = p.get("AlarmName", resource_name)
+        cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name,
+            namespace=p["Namespace"],
+            metric_name=p["MetricName"],
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            period=int(p["Period"]),
+            threshold=float(p["Threshold"]),
+            statistic=p["Statistic"],
+            description=p.get("AlarmDescription", ""),
+            dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in p["Dimensions"]],
+            alarm_actions=p.get("AlarmActions") or [],
+            treat_missing_data=p.get("TreatMissingData"),
+        )
+        return cls(name, {})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
 def s3_filter_rule_names_in_either_case() -> None:
     """Real AWS: S3 takes a notification FilterRule `Prefix` (Chalice's casing) as `prefix`."""
     from moto.s3.responses import S3Response
@@ -300,6 +562,12 @@ SHIMS = [
     CognitoUserPool,
     CognitoUserPoolClient,
     CognitoUserPoolGroup,
+    CloudFrontPublicKey,
+    CloudFrontKeyGroup,
+    CloudFrontOriginAccessControl,
+    CloudFrontDistribution,
+    S3BucketPolicy,
+    CloudWatchAlarm,
     s3_filter_rule_names_in_either_case,
     api_gateway_imports_swagger_2,
     api_gateway_mock_integrations_need_no_uri,

@@ -35,6 +35,8 @@ from typing import Any
 import package
 import rehearsal_shims
 
+import infra
+
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "rehearsal"
 MODEL_STAGE = "prod"
@@ -48,6 +50,7 @@ FUNCTIONS = {
     "external_key": f"{APP_NAME}-{STAGE}-external_key",
 }
 HANDLERS = {name: "app.app" if name == "api_handler" else f"app.{name}" for name in FUNCTIONS}
+ADMIN = "first-admin"
 
 
 @dataclass
@@ -83,7 +86,9 @@ def copy_project(destination: Path) -> Path:
     config_path = destination / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
     stage = json.loads(json.dumps(config["stages"][MODEL_STAGE]))
-    stage["iam_policy_file"] = f"policy-{STAGE}.json"
+    stage["environment_variables"]["STAGE"] = STAGE
+    for function, settings in stage["lambda_functions"].items():
+        settings["iam_policy_file"] = infra.policy_file(STAGE, function)
     config["stages"][STAGE] = stage
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     return destination
@@ -157,6 +162,45 @@ class Account:
         self.cloudformation = client("cloudformation")
         self.dynamodb = client("dynamodb")
         self.idp = client("cognito-idp")
+        self.sqs = client("sqs")
+        self.cloudwatch = client("cloudwatch")
+        self.logs = client("logs")
+        self.cloudfront = client("cloudfront")
+
+    def queues(self) -> list[str]:
+        return sorted(url.rsplit("/", 1)[1] for url in self.sqs.list_queues().get("QueueUrls", []))
+
+    def alarms(self) -> dict[str, dict[str, Any]]:
+        return {
+            alarm["AlarmName"]: {
+                "metric": f"{alarm['Namespace']}/{alarm['MetricName']}",
+                "dimensions": {d["Name"]: d["Value"] for d in alarm["Dimensions"]},
+            }
+            for alarm in self.cloudwatch.describe_alarms()["MetricAlarms"]
+        }
+
+    def log_groups(self) -> dict[str, int | None]:
+        groups = self.logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+        return {group["logGroupName"]: group.get("retentionInDays") for group in groups}
+
+    def distributions(self) -> dict[str, dict[str, Any]]:
+        """The CloudFront distributions, with their trusted key groups' key counts."""
+        listed = self.cloudfront.list_distributions()["DistributionList"].get("Items", [])
+        found = {}
+        for item in listed:
+            config = self.cloudfront.get_distribution_config(Id=item["Id"])["DistributionConfig"]
+            groups = config["DefaultCacheBehavior"].get("TrustedKeyGroups", {}).get("Items", [])
+            keys = [
+                len(self.cloudfront.get_key_group(Id=g)["KeyGroup"]["KeyGroupConfig"]["Items"])
+                for g in groups
+            ]
+            origins = config["Origins"]["Items"]
+            found[item["Id"]] = {
+                "domain": item["DomainName"],
+                "keys_per_group": keys,
+                "origin_access_control": [o.get("OriginAccessControlId", "") for o in origins],
+            }
+        return found
 
     def functions(self) -> dict[str, dict[str, Any]]:
         found = self.lambda_.list_functions()["Functions"]
@@ -278,6 +322,9 @@ class Account:
             "notifications": {b: self.notifications(b) for b in self.buckets()},
             "tables": self.tables(),
             "user_pools": self.user_pools(),
+            "distributions": self.distributions(),
+            "queues": self.queues(),
+            "alarms": self.alarms(),
         }
 
 
@@ -393,14 +440,114 @@ def check_deployment(report: Report, account: Account, project: Path) -> dict[st
         missing,
     )
     report.check(api["stages"] == ["api"], "API stage: api", api["stages"])
-    policy = json.loads((project / ".chalice" / f"policy-{STAGE}.json").read_text())
     roles = held["roles"]
+    role_of = {name: f.get("Role", "").rsplit("/", 1)[-1] for name, f in functions.items()}
+    wrong = {}
+    for handler, name in FUNCTIONS.items():
+        policy_path = project / ".chalice" / infra.policy_file(STAGE, handler)
+        own = list(roles.get(role_of.get(name, ""), {}).values())
+        if own != [json.loads(policy_path.read_text())]:
+            wrong[name] = own
     report.check(
-        len(roles) == len(FUNCTIONS) and all(list(p.values()) == [policy] for p in roles.values()),
-        f"IAM: {len(roles)} roles, each with exactly policy-{STAGE}.json",
-        {name: list(p) for name, p in roles.items()},
+        len(roles) == len(FUNCTIONS) and not wrong,
+        f"IAM: {len(roles)} roles, each function's with exactly its own policy "
+        f"({', '.join(infra.policy_file(STAGE, h) for h in FUNCTIONS)})",
+        wrong or {name: list(p) for name, p in roles.items()},
     )
     return held
+
+
+def check_operations(report: Report, account: Account, project: Path) -> dict[str, Any]:
+    """What `make infra` and `infra.py connect` give an operator (docs/operations.md)."""
+    environment = package.stage_settings(project, STAGE)["environment"]
+    queue = f"{APP_NAME}-{STAGE}-upload-failures"
+    queue_arn = account.sqs.get_queue_attributes(
+        QueueUrl=account.sqs.get_queue_url(QueueName=queue)["QueueUrl"],
+        AttributeNames=["QueueArn"],
+    )["Attributes"]["QueueArn"]
+    found = account.lambda_.get_function_event_invoke_config(
+        FunctionName=FUNCTIONS["handle_upload"]
+    )
+    seen = (
+        found.get("MaximumRetryAttempts"),
+        found.get("MaximumEventAgeInSeconds"),
+        found.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+    )
+    report.check(
+        seen == (2, 3600, queue_arn),
+        f"handle_upload: 2 retries, events up to 3600 s old, then the queue {queue}",
+        seen,
+    )
+    tracing = {
+        name: account.lambda_.get_function_configuration(FunctionName=name)
+        .get("TracingConfig", {})
+        .get("Mode")
+        for name in FUNCTIONS.values()
+    }
+    report.check(
+        set(tracing.values()) == {"Active"},
+        "X-Ray: tracing active on every function",
+        tracing,
+    )
+    alarms = account.alarms()
+    watched = {
+        (
+            alarm["metric"],
+            alarm["dimensions"].get("FunctionName") or alarm["dimensions"].get("QueueName"),
+        )
+        for alarm in alarms.values()
+    }
+    wanted = {("AWS/SQS/ApproximateNumberOfMessagesVisible", queue)} | {
+        (f"AWS/Lambda/{metric}", name)
+        for name in FUNCTIONS.values()
+        for metric in ("Errors", "Throttles")
+    }
+    report.check(
+        watched == wanted,
+        f"alarms: the failure queue's depth, errors and throttles of each function ({len(alarms)})",
+        sorted(watched ^ wanted),
+    )
+    retention = int(environment["LOG_RETENTION_DAYS"])
+    groups = account.log_groups()
+    wanted_groups = {f"/aws/lambda/{name}": retention for name in FUNCTIONS.values()}
+    report.check(
+        {g: groups.get(g) for g in wanted_groups} == wanted_groups,
+        f"log groups: one per function, kept {retention} days (LOG_RETENTION_DAYS)",
+        groups,
+    )
+    bucket = environment["BUCKET_NAME"]
+    statements = json.loads(account.s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    report.check(
+        any(
+            s["Effect"] == "Deny"
+            and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            for s in statements
+        ),
+        f"bucket {bucket}: requests without TLS are denied",
+        statements,
+    )
+    pool = account.idp.describe_user_pool(UserPoolId=environment["USER_POOL_ID"])["UserPool"]
+    report.check(
+        pool.get("DeletionProtection") == "ACTIVE",
+        "user pool: deletion protection on",
+        pool.get("DeletionProtection"),
+    )
+    return {"alarms": sorted(alarms), "log_groups": groups, "queue": queue_arn}
+
+
+def check_admin(report: Report, account: Account, project: Path, printed: str) -> None:
+    pool = package.stage_settings(project, STAGE)["environment"]["USER_POOL_ID"]
+    user = account.idp.admin_get_user(UserPoolId=pool, Username=ADMIN)
+    groups = account.idp.admin_list_groups_for_user(UserPoolId=pool, Username=ADMIN)["Groups"]
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    report.check(
+        user["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+        and [g["GroupName"] for g in groups] == ["admins"]
+        and attributes.get("email_verified") == "true"
+        and "temporary password" in printed,
+        f"make admin: {ADMIN} in admins, email verified, a temporary password to change",
+        (user["UserStatus"], groups, attributes),
+    )
 
 
 def compare_redeploy(report: Report, before: dict[str, Any], after: dict[str, Any]) -> None:
@@ -414,9 +561,39 @@ def compare_redeploy(report: Report, before: dict[str, Any], after: dict[str, An
     )
 
 
+def check_cdn(report: Report, account: Account, project: Path) -> None:
+    """The CDN stage option: one distribution over the private bucket through origin access
+    control, trusting one key group of the stage's two keys, and the app pointed at it."""
+    environment = package.stage_settings(project, STAGE)["environment"]
+    distributions = account.distributions()
+    report.check(len(distributions) == 1, "cdn: one CloudFront distribution", distributions)
+    for distribution_id, found in distributions.items():
+        # moto keeps no origin's OriginAccessControlId (its Origin model drops it), so the
+        # control is read back on its own: the template gives the origin its id.
+        controls = account.cloudfront.list_origin_access_controls()["OriginAccessControlList"]
+        kinds = [c["OriginAccessControlOriginType"] for c in controls.get("Items", [])]
+        report.check(
+            found["keys_per_group"] == [2] and kinds == ["s3"],
+            "cdn: an S3 origin access control, a trusted key group of two keys",
+            {**found, "origin_access_controls": kinds},
+        )
+        wanted = (f"https://{found['domain']}", distribution_id)
+        seen = (environment.get("CDN_URL"), environment.get("CDN_DISTRIBUTION_ID"))
+        report.check(seen == wanted, "cdn: the stage's CDN_URL and CDN_DISTRIBUTION_ID", seen)
+    policy = json.loads(account.s3.get_bucket_policy(Bucket=environment["BUCKET_NAME"])["Policy"])
+    readers = [s["Principal"] for s in policy["Statement"]]
+    report.check(
+        readers == [{"Service": "cloudfront.amazonaws.com"}],
+        "cdn: the bucket policy lets CloudFront alone read",
+        readers,
+    )
+
+
 def check_left(report: Report, account: Account, environment: dict[str, str]) -> None:
     held = account.everything()
     report.left = {
+        "queues": held["queues"],
+        "alarms": sorted(held["alarms"]),
         "buckets": held["buckets"],
         "tables": held["tables"],
         "user_pools": held["user_pools"],
@@ -426,6 +603,7 @@ def check_left(report: Report, account: Account, environment: dict[str, str]) ->
         "rest_apis": sorted(a["name"] for a in held["rest_apis"].values()),
         "stacks": held["stacks"],
         "notifications": {b: n for b, n in held["notifications"].items() if n},
+        "distributions": sorted(held["distributions"]),
     }
     report.check(
         held["buckets"] == [environment["BUCKET_NAME"]]
@@ -434,13 +612,12 @@ def check_left(report: Report, account: Account, environment: dict[str, str]) ->
         "left: the retained bucket, table and user pool",
         report.left,
     )
-    gone = {
-        k: report.left[k]
-        for k in ("functions", "roles", "rules", "rest_apis", "stacks", "notifications")
-    }
+    kinds = ("functions", "roles", "rules", "rest_apis", "stacks", "notifications")
+    gone = {k: report.left[k] for k in (*kinds, "queues", "alarms", "distributions")}
     report.check(
         not any(gone.values()),
-        "left: nothing else (no function, role, rule, API, stack or notification)",
+        "left: nothing else (no function, role, rule, API, stack, notification, queue, alarm"
+        " or CDN)",
         gone,
     )
 
@@ -456,11 +633,20 @@ def rehearse(report: Report, scratch: Path) -> None:
         env = aws_environment(endpoint)
         account = Account(endpoint)
         chalice = str(project / ".venv" / "bin" / "chalice")
+        python = str(project / ".venv" / "bin" / "python")
         venv = f"VENV={project / '.venv'}"
+        # The CDN stage option, with two signing keys (as a rotation has them).
+        keys = [python, "scripts/cdn_keys.py"]
+        for slot in ("a", "b"):
+            command = [*keys, "add", "--stage", STAGE, "--slot", slot]
+            run_step(report, f"cdn key {slot}", command, project, env)
         run_step(report, "make infra", ["make", "infra", f"STAGE={STAGE}", venv], project, env)
+        command = [*keys, "activate", "--stage", STAGE, "--slot", "a"]
+        run_step(report, "cdn key a signs", command, project, env)
         run_step(report, "chalice deploy", [chalice, "deploy", "--stage", STAGE], project, env)
         print("rehearse: what the account holds", flush=True)
         before = check_deployment(report, account, project)
+        check_cdn(report, account, project)
         report.created = {
             "functions": sorted(before["functions"]),
             "roles": sorted(before["roles"]),
@@ -470,13 +656,29 @@ def rehearse(report: Report, scratch: Path) -> None:
             "buckets": before["buckets"],
             "tables": before["tables"],
             "user_pools": before["user_pools"],
+            "distributions": sorted(before["distributions"]),
         }
+        python = str(project / ".venv" / "bin" / "python")
+        connect = [python, "scripts/infra.py", "connect", "--stage", STAGE]
+        run_step(report, "infra connect", connect, project, env)
+        report.created["operations"] = check_operations(report, account, project)
+        admin = ["make", "admin", f"STAGE={STAGE}", f"USER={ADMIN}", f"EMAIL={ADMIN}@example.com"]
+        printed = run_step(report, "make admin", [*admin, venv], project, env)
+        check_admin(report, account, project, printed)
+        redriven = run_step(
+            report, "make redrive", ["make", "redrive", f"STAGE={STAGE}", venv], project, env
+        )
+        report.check(
+            "re-drove 0 event(s)" in redriven,
+            "make redrive: finds the failure queue (empty: nothing to send)",
+            redriven,
+        )
+        before = account.everything()
         run_step(
             report, "chalice deploy (again)", [chalice, "deploy", "--stage", STAGE], project, env
         )
         compare_redeploy(report, before, account.everything())
         run_step(report, "chalice delete", [chalice, "delete", "--stage", STAGE], project, env)
-        python = str(project / ".venv" / "bin" / "python")
         run_step(
             report,
             "infra delete",

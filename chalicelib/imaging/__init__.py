@@ -12,7 +12,11 @@ One module a step, as the upload variants and on-the-fly renders run them:
     decoding   decode once at scale, to the working colour, reduced and oriented
     shaping    every output side by side: resample, crop, rotate
     encoding   the format's options and a fitting colour profile
-    pipeline   make_variants, render, without_metadata: the steps in order
+    knowing    what an upload's picture is like, from a glance at its decode:
+      placeholder  ThumbHash and the average and dominant colours
+      fingerprint  64-bit dHash, and its bands for the duplicate index (Pillow-free bands)
+      focus        where the subject is: the focal point cover crops centre on
+    pipeline   make_upload, make_variants, render, without_metadata: the steps in order
 
 and two tables the rest of the service uses too, without Pillow: `geometry` (what a fit
 makes of a size) and `formats` (names, media types, extensions).
@@ -27,20 +31,29 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.failures import IMAGE_VERDICTS, Rejected
 from chalicelib.imaging.cost import estimate_memory
-from chalicelib.imaging.facts import Encoded, Probe
+from chalicelib.imaging.facts import Encoded, Knowledge, Probe
 from chalicelib.imaging.sniffing import known_elsewhere, sniff
 
 if TYPE_CHECKING:
-    from chalicelib.imaging.pipeline import make_variants, render, without_metadata
+    from chalicelib.imaging.pipeline import (
+        Made,
+        make_upload,
+        make_variants,
+        render,
+        without_metadata,
+    )
     from chalicelib.imaging.probing import probe
 
 __all__ = [
     "IMAGE_VERDICTS",
     "Encoded",
+    "Knowledge",
+    "Made",
     "Probe",
     "Rejected",
     "estimate_memory",
     "known_elsewhere",
+    "make_upload",
     "make_variants",
     "probe",
     "render",
@@ -50,6 +63,8 @@ __all__ = [
 
 _WITH_PILLOW = {
     "probe": "probing",
+    "Made": "pipeline",
+    "make_upload": "pipeline",
     "make_variants": "pipeline",
     "render": "pipeline",
     "without_metadata": "pipeline",

@@ -59,6 +59,7 @@ def draft(image: Image.Image, needed: Size) -> None:
     eighths, scaled = dct_size(image.size, needed)
     if eighths == 8:
         return  # only the full size covers it
+    assert isinstance(image, ImageFile.ImageFile)  # opened from bytes, so a file image
     if eighths != 3 or not _THREE_EIGHTHS or len(image.tile) != 1 or image.decoderconfig:
         image.draft(None, needed)
         return

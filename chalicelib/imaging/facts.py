@@ -26,6 +26,17 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Knowledge:
+    """What is learnt about an upload's picture from its decode (see imaging.knowing)."""
+
+    placeholder: str  # ThumbHash, base64
+    average: str  # "#rrggbb"
+    dominant: str  # "#rrggbb"
+    fingerprint: int  # 64-bit dHash
+    focus: tuple[float, float]  # fractions of the width and height, from the top left
+
+
+@dataclass(frozen=True)
 class Encoded:
     """One encoded output image, ready to store."""
 

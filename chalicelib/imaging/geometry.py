@@ -12,6 +12,8 @@ Size = tuple[int, int]
 Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 ROTATIONS = (0, 90, 180, 270)
+Point = tuple[float, float]  # fractions of the width and height, from the top left
+CENTRE: Point = (0.5, 0.5)
 # Larger sources are first shrunk with a cheap box reduce to within this factor of the
 # target, then finished with Lanczos: nearly Lanczos quality at a fraction of the cost.
 REDUCING_GAP = 2.0
@@ -36,8 +38,15 @@ class Geometry:
 
 
 def geometry(
-    source: Size, width: int | None, height: int | None, fit: Fit, rotate: int
+    source: Size,
+    width: int | None,
+    height: int | None,
+    fit: Fit,
+    rotate: int,
+    focus: Point = CENTRE,
 ) -> Geometry:
+    """What `fit` makes of the oriented `source` in the box; a cover crop is centred on
+    `focus` as far as the picture allows (the centre by default)."""
     if rotate not in ROTATIONS:
         raise ValueError(f"rotate must be 0, 90, 180 or 270, not {rotate}")
     if fit is Fit.CONTAIN:
@@ -48,8 +57,17 @@ def geometry(
     # Cover upscales a small source: the box is a promise of an exact size.
     scale = _cover_scale(source, (box_w, box_h))
     scaled = (max(box_w, round(source[0] * scale)), max(box_h, round(source[1] * scale)))
-    left, top = (scaled[0] - box_w) // 2, (scaled[1] - box_h) // 2
+    left = cover_offset(scaled[0], box_w, focus[0])
+    top = cover_offset(scaled[1], box_h, focus[1])
     return Geometry(scaled, (left, top, left + box_w, top + box_h), rotate)
+
+
+def cover_offset(scaled: int, box: int, focus: float) -> int:
+    """Where a cover crop of `box` pixels starts in a side scaled to `scaled` pixels, so that
+    the relative position `focus` is as near the crop's centre as the side allows (the
+    centre gives (scaled - box) // 2)."""
+    wanted = math.floor(focus * scaled - box / 2)
+    return max(0, min(scaled - box, wanted))
 
 
 def complete_box(source: Size, width: int | None, height: int | None) -> Size:

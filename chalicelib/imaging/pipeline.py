@@ -1,36 +1,71 @@
-"""The three things imaging makes, each the same ordered steps over the probed bytes:
+"""The things imaging makes, each the same ordered steps over the probed bytes:
 
     decode (at the scale the outputs need) → shape (resize, crop, rotate) → encode
+
+and for an upload, between decode and shape, what the picture is like (knowing: glance →
+placeholder and colours → fingerprint → focus), so that its cover crops use its focus.
 
 Every step runs inside reading.guarded, so whatever Pillow raises on damaged pixel data
 becomes a Rejected with a code.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PIL import Image
 
-from chalicelib.imaging import decoding, encoding, formats, shaping
-from chalicelib.imaging.facts import Encoded, Probe
-from chalicelib.imaging.geometry import geometry, needed_source_size
+from chalicelib.imaging import decoding, encoding, formats, knowing, shaping
+from chalicelib.imaging.facts import Encoded, Knowledge, Probe
+from chalicelib.imaging.geometry import CENTRE, Point, geometry, needed_source_size
 from chalicelib.imaging.reading import guarded
 from chalicelib.specs import RenderSpec, VariantSpec
 
 
-def make_variants(data: bytes, probe: Probe, specs: Sequence[VariantSpec]) -> list[Encoded]:
-    """Decode once at the scale the largest variant needs and make every variant from it.
+@dataclass(frozen=True)
+class Made:
+    """What an upload's processing makes: its variants and what it learnt of the picture."""
+
+    variants: list[Encoded]
+    knowledge: Knowledge
+
+
+def make_upload(data: bytes, probe: Probe, specs: Sequence[VariantSpec]) -> Made:
+    """Decode once, learn what the picture is like from that decode, and make every variant
+    from it, cover crops centred on the focus it found."""
+    variants, knowledge = _make(data, probe, specs, None)
+    assert knowledge is not None
+    return Made(variants, knowledge)
+
+
+def make_variants(
+    data: bytes, probe: Probe, specs: Sequence[VariantSpec], focus: Point = CENTRE
+) -> list[Encoded]:
+    """Decode once at the scale the largest variant needs and make every variant from it,
+    cover crops centred on `focus`.
 
     Outputs are in the order of `specs`. Raises Rejected('corrupt') when the pixel
     data turns out to be damaged.
     """
-    if not specs:
-        return []
+    return _make(data, probe, specs, focus)[0] if specs else []
+
+
+def _make(
+    data: bytes, probe: Probe, specs: Sequence[VariantSpec], focus: Point | None
+) -> tuple[list[Encoded], Knowledge | None]:
+    """With no `focus`, the picture's own is learnt (and everything else knowing learns)."""
     source_size = probe.oriented_size
-    geometries = [
-        geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate) for spec in specs
-    ]
+    wholes = [geometry(source_size, s.width, s.height, s.fit, s.rotate) for s in specs]
     with guarded(probe.format):
-        working = decoding.decode(data, probe, needed_source_size(geometries, source_size))
+        glanced = (
+            min(source_size[0], knowing.GLANCE_SIDE),
+            min(source_size[1], knowing.GLANCE_SIDE),
+        )
+        needed = needed_source_size(wholes, source_size) if specs else glanced
+        working = decoding.decode(data, probe, needed)
+        knowledge = knowing.learn(knowing.glance(working.image)) if focus is None else None
+        chosen = knowledge.focus if knowledge else focus
+        assert chosen is not None
+        shapes = [geometry(source_size, s.width, s.height, s.fit, s.rotate, chosen) for s in specs]
         fmt = encoding.variant_format(working.image)
         quality = encoding.VARIANT_QUALITY[fmt]
         icc_profile, source = working.icc_profile, shaping.premultiplied(working.image)
@@ -41,7 +76,8 @@ def make_variants(data: bytes, probe: Probe, specs: Sequence[VariantSpec]) -> li
                 image, specs[index].name, fmt, quality, icc_profile, encoding.VARIANT_WEBP_METHOD
             )
 
-        return shaping.shape(source, geometries, encode)
+        variants = shaping.shape(source, shapes, encode) if specs else []
+        return variants, knowledge
 
 
 def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:
@@ -53,7 +89,7 @@ def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:
     if spec.format not in formats.OUTPUTS:
         raise ValueError(f"cannot render to {spec.format!r}")
     source_size = probe.oriented_size
-    shape = geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate)
+    shape = geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate, spec.focus)
     with guarded(probe.format):
         working = decoding.decode(data, probe, needed_source_size([shape], source_size))
         icc_profile, source = working.icc_profile, shaping.premultiplied(working.image)

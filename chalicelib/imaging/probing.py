@@ -81,7 +81,7 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
 def _check_icon_frames(data: bytes, image: Image.Image, max_pixels: int) -> None:
     """Each icon in an ICO carries its own PNG or bitmap header, and Pillow decodes the size
     that header claims, not the directory's: a 1 kB icon could otherwise claim gigapixels."""
-    for entry in image.ico.entry:
+    for entry in image.ico.entry:  # type: ignore[attr-defined]  # IcoImageFile's own
         embedded = data[entry.offset : entry.offset + 32]
         if embedded.startswith(b"\x89PNG\r\n\x1a\n"):
             size = (int.from_bytes(embedded[16:20], "big"), int.from_bytes(embedded[20:24], "big"))

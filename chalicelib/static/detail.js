@@ -209,17 +209,35 @@ async function makeRender(event) {
   // The 2x render is only asked for when it stays within the service's largest side.
   const double = Math.max(width, height) * 2 <= 4096
     ? await linkOf(`${base}?${renderQuery(width * 2, height * 2)}`) : null;
+  // With the CDN option the links to copy are lasting embed links (checked by the CDN on
+  // every view); without it, the render's own links, which expire.
+  const lasting = config.embedLinks ? await embedLinks(width, height, double && double.url) : null;
+  if (lasting && lasting.error) { message.textContent = `No lasting link: ${lasting.error}`; return; }
+  const src = lasting ? lasting.one : one.url;
+  const src2x = lasting ? lasting.double : double && double.url;
   const alt = (shown.title || shown.filename).replace(/"/g, "&quot;");
-  $("#render-link").value = one.url;
-  $("#render-snippet").value = double && double.url
-    ? `<img src="${one.url}" srcset="${one.url} 1x, ${double.url} 2x" alt="${alt}">`
-    : `<img src="${one.url}" alt="${alt}">`;
+  $("#render-link").value = src;
+  $("#render-snippet").value = src2x
+    ? `<img src="${src}" srcset="${src} 1x, ${src2x} 2x" alt="${alt}">`
+    : `<img src="${src}" alt="${alt}">`;
   const preview = $("#render-preview");
   preview.src = URL.createObjectURL(one.blob);
   preview.alt = `Render of ${shown.title || shown.filename}`;
   $("#render-result").hidden = false;
   const minutes = Math.round(config.linkSeconds / 60);
-  message.textContent = `Ready. These links work for ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+  message.textContent = lasting
+    ? `Ready. These links work until ${new Date(lasting.expiresAt).toLocaleDateString()}, or until the photo is deleted.`
+    : `Ready. These links work for ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+}
+
+async function embedLinks(width, height, withDouble) {
+  const base = `images/${path(shown.id)}/links`;
+  const mint = (w, h) => api("POST", base, { render: Object.fromEntries(renderQuery(w, h)) });
+  const one = await mint(width, height);
+  if (!one.ok) return { error: messageOf(one) };
+  const double = withDouble ? await mint(width * 2, height * 2) : null;
+  if (double && !double.ok) return { error: messageOf(double) };
+  return { one: one.data.url, double: double ? double.data.url : null, expiresAt: one.data.expiresAt };
 }
 
 // --- replacing the content -------------------------------------------------------------

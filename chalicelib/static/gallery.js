@@ -3,6 +3,7 @@
 // failed. The page has two: the main one and the open collection's.
 import { api, messageOf, path } from "./api.js";
 import { $, announce, element, formatBytes } from "./dom.js";
+import { thumbHashToDataURL } from "./thumbhash.js";
 import * as uploads from "./uploads.js";
 import { declaredType, failureLong, failureShort, statusWord, typeList } from "./words.js";
 
@@ -13,6 +14,23 @@ const POLL_GIVE_UP_MS = 15 * 60_000;
 const REFRESH_EVERY_MS = 60_000;
 const FINAL = new Set(["ready", "failed", "expired", "upload-failed"]);
 const PAGE_SIZE = 24;
+
+// The picture's ThumbHash as a tiny image, shown (blurred by the browser's upscaling) until
+// the thumbnail arrives; null when the record has none.
+export function placeholderOf(image) {
+  if (!image.placeholder) return null;
+  try {
+    return thumbHashToDataURL(Uint8Array.from(atob(image.placeholder), (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+}
+
+// Where a card's cover crop of the picture centres: its focal point, else the middle.
+function positionOf(image) {
+  const focus = image.focus;
+  return focus ? `${(focus.x * 100).toFixed(1)}% ${(focus.y * 100).toFixed(1)}%` : "50% 50%";
+}
 
 // What a card says: the server's status, refined by what this page knows (an upload it is
 // queueing or sending, or one it finished that the pipeline has not picked up yet).
@@ -129,13 +147,22 @@ export class Gallery {
     if (image.failure) node.dataset.failure = image.failure.code; else delete node.dataset.failure;
 
     const thumb = element("span", { class: "thumb" });
+    const preview = phase === "ready" ? placeholderOf(image) : null;
+    if (preview) {
+      const shown = element("img", { class: "preview", src: preview, alt: "", "data-testid": "placeholder" });
+      shown.style.objectPosition = positionOf(image);
+      thumb.classList.add("previewed");
+      thumb.append(shown);
+    }
+    if (image.colors) thumb.style.backgroundColor = image.colors.average;
     if (entry.thumbnail) {
       const img = element("img", { src: entry.thumbnail, alt: "", loading: "lazy", decoding: "async" });
+      img.style.objectPosition = positionOf(image);
       img.addEventListener("error", () => this.refreshLinks(entry));
       img.addEventListener("load", () => thumb.classList.add("loaded"));
       thumb.append(img);
     } else if (phase === "ready") {
-      thumb.classList.add("pending"); // a shimmer until its link arrives
+      if (!preview) thumb.classList.add("pending"); // a shimmer until its link arrives
     } else {
       // A failure says why in the picture's place, so the card keeps the size of the others.
       const why = phase === "failed" ? failureLong(image.failure)

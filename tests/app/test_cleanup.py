@@ -450,6 +450,7 @@ def large_table(monkeypatch):
     monkeypatch.setattr(moto_dynamodb, "copy", _TableBackup())
 
 
+@pytest.mark.slow
 def test_ten_thousand_records_with_300_needing_attention_are_swept_in_bounded_runs(
     configure, photo, large_table
 ):

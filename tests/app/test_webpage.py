@@ -100,16 +100,19 @@ def test_the_policys_origins_follow_the_endpoint_boto3_uses(resources, monkeypat
     assert webpage.client_config()["cognitoEndpoint"] == "http://127.0.0.1:4566"
 
 
-def test_presigned_links_fall_inside_the_policy(resources):
-    from chalicelib import blobs
+def test_presigned_links_fall_inside_the_policy(resources, configure):
+    from chalicelib import blobs, delivery
 
+    configure(CDN_URL="https://d111.cloudfront.net", CDN_KEYS_PARAMETER="/k")
     policy = webpage.content_security_policy()
     for url in (
-        blobs.presigned_get("uploads/x/y", "jpeg"),
+        delivery.original_link("uploads/x/y", "jpeg", "y.jpg"),
         blobs.presigned_post("uploads/x/y", "image/png")["url"],
+        "https://d111.cloudfront.net/variants/x/y/thumbnail.webp",
     ):
         origin = re.match(r"https?://[^/]+", url).group(0)
         assert f" {origin}" in policy.split("img-src")[0]
+        assert f" {origin}" in policy.split("img-src")[1].split(";")[0]
 
 
 def test_the_page_names_its_files_by_content_so_they_can_be_cached(client):

@@ -26,11 +26,22 @@ FLAGS = (
 
 @pytest.fixture
 def browser(tmp_path):
+    yield from _browser(tmp_path)
+
+
+@pytest.fixture
+def network_browser(tmp_path):
+    """A browser that also logs every network event (driver.get_log("performance"))."""
+    yield from _browser(tmp_path, network=True)
+
+
+def _browser(tmp_path, network=False):
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.skip("Chromium not found: run scripts/install-browser.sh (make test does)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+    logs = {"browser": "SEVERE", **({"performance": "ALL"} if network else {})}
+    options.set_capability("goog:loggingPrefs", logs)
     options.add_experimental_option(
         "prefs",
         {

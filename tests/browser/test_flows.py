@@ -109,6 +109,61 @@ def test_an_expired_id_token_is_renewed_with_the_refresh_token(stack, browser):
     assert browser.find_element(By.ID, "drop-zone").is_displayed()
 
 
+LONG_TIMERS_SHORTENED = """
+// Before the page's scripts run: any timer set for more than ten minutes (only the ID token's
+// renewal waits that long) is recorded and fired after two seconds instead, so the test sees
+// the renewal the page schedules without waiting the hour. Authorisation headers of the API
+// calls and the page's refresh-token sign-ins are recorded too.
+window.longTimers = [];
+window.refreshes = 0;
+window.apiTokens = [];
+const realSetTimeout = window.setTimeout;
+window.setTimeout = (callback, delay, ...rest) => {
+  if (delay > 10 * 60_000) {
+    window.longTimers.push(delay);
+    return realSetTimeout(callback, 2000, ...rest);
+  }
+  return realSetTimeout(callback, delay, ...rest);
+};
+const realFetch = window.fetch;
+window.fetch = async (url, options = {}) => {
+  const headers = options.headers || {};
+  if (String(options.body).includes('REFRESH_TOKEN_AUTH')) window.refreshes += 1;
+  if (headers.Authorization) window.apiTokens.push(headers.Authorization);
+  return realFetch(url, options);
+};
+"""
+
+
+def test_the_id_token_is_renewed_before_it_expires_without_a_401(stack, browser):
+    stack.create_user("browser-early-renewer")
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": LONG_TIMERS_SHORTENED}
+    )
+    sign_in(browser, stack, "browser-early-renewer")
+    first_token = browser.execute_script("return window.apiTokens[0]")
+    assert first_token
+
+    # The renewal fires (shortened to 2 s) and schedules the next one for the new token.
+    waiting(browser, 30).until(lambda d: d.execute_script("return window.refreshes") >= 1)
+    waiting(browser, 30).until(lambda d: d.execute_script("return window.longTimers.length") >= 2)
+    delays = browser.execute_script("return window.longTimers")
+    # Local Cognito's ID tokens live an hour; the page renews five minutes before the end.
+    for delay in delays[:2]:
+        assert 54 * 60_000 <= delay <= 55 * 60_000, delays
+
+    # The next API call carries the renewed token, and the page is still signed in.
+    show(browser, "log")
+    waiting(browser, 30).until(
+        lambda d: (
+            d.execute_script("return window.apiTokens[window.apiTokens.length - 1]") != first_token
+        )
+    )
+    latest = browser.execute_script("return window.apiTokens[window.apiTokens.length - 1]")
+    assert stack.call("GET", "/images", headers={"Authorization": latest}).status_code == 200
+    assert browser.find_element(By.ID, "who").text == "Signed in as browser-early-renewer"
+
+
 def test_a_first_sign_in_with_a_temporary_password_chooses_a_new_one(stack, browser):
     idp = stack.client("cognito-idp")
     idp.admin_create_user(

@@ -87,10 +87,16 @@ def test_sign_in_upload_watch_open_edit_and_delete(stack, browser, tmp_path):
 
     def thumbnails_shown(driver):
         ready = [c for c in new_cards(driver) if c.get_attribute("data-status") == "ready"]
-        images = [c.find_elements(By.CSS_SELECTOR, ".thumb img") for c in ready]
+        images = [c.find_elements(By.CSS_SELECTOR, ".thumb img:not(.preview)") for c in ready]
         return len(images) == 2 and all(found and loaded(driver, found[0]) for found in images)
 
     wait.until(thumbnails_shown)
+    # Each card painted the record's ThumbHash (decoded by the page) under its thumbnail.
+    for card in new_cards(browser):
+        if card.get_attribute("data-status") == "ready":
+            preview = card.find_element(By.CSS_SELECTOR, ".thumb img.preview")
+            assert preview.get_attribute("src").startswith("data:image/png")
+            assert loaded(browser, preview)
     screenshot(browser, "flow-gallery")
 
     photo = by_name["photo-8mp-picos.jpg"]

@@ -42,9 +42,55 @@ def test_cfn_lint_passes_on_the_template():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_setting_the_app_needs_is_a_stack_output():
+def test_every_setting_the_app_and_connect_need_is_a_stack_output():
     outputs = set(cfn.load()["Outputs"])
-    assert outputs == set(infra.OUTPUT_VARIABLES)
+    assert outputs == set(infra.OUTPUT_VARIABLES) | set(infra.CDN_OUTPUT_VARIABLES) | {
+        *infra.FAILED_EVENT_OUTPUTS,
+        "UploadFailureQueueUrl",
+    }
+
+
+def test_a_stage_with_the_cdn_gets_its_url_keys_and_a_policy_for_its_distribution(chalice_dir):
+    outputs = {
+        "BucketName": "b-1",
+        "TableName": "t-1",
+        **POOL_OUTPUTS,
+        "CdnUrl": "https://d111111abcdef8.cloudfront.net",
+        "CdnDistributionId": "E2EXAMPLE",
+    }
+    infra.write_stage("dev", outputs, chalice_dir)
+    config = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"]
+    environment = config["environment_variables"]
+    assert environment["CDN_URL"] == "https://d111111abcdef8.cloudfront.net"
+    assert environment["CDN_DISTRIBUTION_ID"] == "E2EXAMPLE"
+    assert environment["CDN_KEYS_PARAMETER"] == "/image-service/dev/cdn-signing-keys"
+    api_policy = config["lambda_functions"]["api_handler"]["iam_policy_file"]
+    policy = json.loads((chalice_dir / api_policy).read_text())
+    grants = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+    account = POOL_OUTPUTS["UserPoolArn"].split(":")[4]
+    assert grants["CdnInvalidations"] == [f"arn:aws:cloudfront::{account}:distribution/E2EXAMPLE"]
+    # Only the API signs links and invalidates.
+    upload_policy = config["lambda_functions"]["handle_upload"]["iam_policy_file"]
+    upload_sids = {
+        s["Sid"] for s in json.loads((chalice_dir / upload_policy).read_text())["Statement"]
+    }
+    assert not upload_sids & {"CdnKeys", "CdnInvalidations"}
+    # Without the option again, the stage's links are presigned S3 GETs.
+    infra.write_stage("dev", {"BucketName": "b-1", "TableName": "t-1", **POOL_OUTPUTS}, chalice_dir)
+    environment = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"][
+        "environment_variables"
+    ]
+    assert environment["CDN_URL"] == ""
+
+
+def test_the_stages_public_keys_fill_the_templates_two_key_slots(chalice_dir):
+    assert "CdnPublicKeyA" not in infra.stack_parameters("dev", chalice_dir)
+    infra.public_keys_file("dev", chalice_dir).write_text(json.dumps({"a": "PEM-A", "b": ""}))
+    parameters = infra.stack_parameters("dev", chalice_dir)
+    assert (parameters["CdnPublicKeyA"], parameters["CdnPublicKeyB"]) == ("PEM-A", "")
+    holds = cfn.conditions(cfn.load(), {**cfn.parameter_defaults(cfn.load()), **parameters})
+    cdn = {name: holds[name] for name in ("HasCdnKeyA", "HasCdnKeyB", "HasCdn")}
+    assert cdn == {"HasCdnKeyA": True, "HasCdnKeyB": False, "HasCdn": True}
 
 
 def _as_json(value: Any) -> Any:
@@ -101,10 +147,36 @@ def test_deploying_the_stack_writes_its_resources_into_the_stage(cloudformation,
     assert table in boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"]
     assert environment["USER_POOL_ARN"] == POOL_OUTPUTS["UserPoolArn"]
     assert environment["CORS_ORIGINS"] == ""  # what infra does not own stays as it was
-    policy = json.loads((chalice_dir / "policy-prod.json").read_text())
+    functions = config["stages"]["prod"]["lambda_functions"]
+    assert "iam_policy_file" not in config["stages"]["prod"]
+    for handler in infra.FUNCTIONS:
+        assert functions[handler]["iam_policy_file"] == f"policy-prod-{handler}.json"
+    policy = json.loads((chalice_dir / "policy-prod-api_handler.json").read_text())
     resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
     assert f"arn:aws:s3:::{bucket}/uploads/*" in resources
-    assert f"arn:aws:dynamodb:*:*:table/{table}/index/*" in resources
+    assert f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/index/*" in resources
+
+
+def test_connect_gives_the_upload_function_its_retries_and_failure_queue(cloudformation):
+    infra.deploy_stack(cloudformation, "prod", _template_without_cognito())
+    functions = boto3.client("lambda", region_name=REGION)
+    role = boto3.client("iam").create_role(
+        RoleName="upload", AssumeRolePolicyDocument="{}", Path="/"
+    )["Role"]["Arn"]
+    functions.create_function(
+        FunctionName="image-service-prod-handle_upload",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handle_upload",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+
+    found = infra.connect(cloudformation, functions, "prod")
+
+    assert found["MaximumRetryAttempts"] == 2
+    assert found["MaximumEventAgeInSeconds"] == 3600
+    destination = found["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == "arn:aws:sqs:us-east-1:123456789012:image-service-prod-upload-failures"
 
 
 def test_deploying_again_updates_the_same_stack(cloudformation):
@@ -150,8 +222,28 @@ def test_the_bucket_accepts_browser_uploads_from_the_stages_origins_only(chalice
     assert infra.stack_parameters("prod", chalice_dir) == {
         "Stage": "prod",
         "AllowedOrigins": "https://photos.example",
+        "LogRetentionDays": "365",
     }
-    assert infra.stack_parameters("dev", chalice_dir) == {"Stage": "dev", "AllowedOrigins": "*"}
+    assert infra.stack_parameters("dev", chalice_dir) == {
+        "Stage": "dev",
+        "AllowedOrigins": "*",
+        "LogRetentionDays": "14",
+    }
+
+
+def test_each_stage_keeps_its_logs_as_long_as_it_says_and_alarms_notify_its_topic(chalice_dir):
+    config = json.loads((chalice_dir / "config.json").read_text())
+    config["stages"]["prod"]["environment_variables"]["ALARM_TOPIC_ARN"] = "arn:aws:sns:t"
+    (chalice_dir / "config.json").write_text(json.dumps(config))
+    groups = [
+        spec["Properties"]["RetentionInDays"]
+        for spec in cfn.load()["Resources"].values()
+        if spec["Type"] == "AWS::Logs::LogGroup"
+    ]
+
+    assert [(g.name, g.value) for g in groups] == [("Ref", "LogRetentionDays")] * 4
+    parameters = infra.stack_parameters("prod", chalice_dir)
+    assert (parameters["LogRetentionDays"], parameters["AlarmTopicArn"]) == ("365", "arn:aws:sns:t")
 
 
 def test_only_admins_create_users_unless_the_stage_turns_self_sign_up_on(chalice_dir):

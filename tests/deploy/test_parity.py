@@ -28,8 +28,10 @@ def _facts_declared(template: dict[str, Any]) -> dict[str, Any]:
     _, pool = cfn.resource(template, "AWS::Cognito::UserPool")
     _, client = cfn.resource(template, "AWS::Cognito::UserPoolClient")
     _, group = cfn.resource(template, "AWS::Cognito::UserPoolGroup")
-    bucket, table, pool, client, group = (
-        cfn.resolve(props, parameters, names) for props in (bucket, table, pool, client, group)
+    _, queue = cfn.resource(template, "AWS::SQS::Queue")
+    bucket, table, pool, client, group, queue = (
+        cfn.resolve(props, parameters, names)
+        for props in (bucket, table, pool, client, group, queue)
     )
     return {
         **_table_shape(table),
@@ -73,6 +75,8 @@ def _facts_declared(template: dict[str, Any]) -> dict[str, Any]:
             pool.get("AdminCreateUserConfig", {}).get("AllowAdminCreateUserOnly", "false")
         ).lower()
         == "true",
+        "pool.deletion_protection": pool.get("DeletionProtection", "INACTIVE"),
+        "failures.queue": (queue["QueueName"], int(queue["MessageRetentionPeriod"])),
         "client.auth_flows": sorted(client["ExplicitAuthFlows"]),
         "client.secret": bool(client.get("GenerateSecret", False)),
         "groups": [group["GroupName"]],
@@ -99,6 +103,10 @@ def _facts_created(outputs: provision.Outputs) -> dict[str, Any]:
     )["UserPoolClient"]
     groups = idp.list_groups(UserPoolId=outputs.user_pool_id)["Groups"]
     pool = idp.describe_user_pool(UserPoolId=outputs.user_pool_id)["UserPool"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    retention = sqs.get_queue_attributes(
+        QueueUrl=outputs.failure_queue_url, AttributeNames=["MessageRetentionPeriod"]
+    )["Attributes"]["MessageRetentionPeriod"]
     return {
         **_table_shape(table),
         "table.billing": table["BillingModeSummary"]["BillingMode"],
@@ -132,6 +140,8 @@ def _facts_created(outputs: provision.Outputs) -> dict[str, Any]:
             for rule in lifecycle
         ),
         "pool.admin_create_user_only": pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        "pool.deletion_protection": pool.get("DeletionProtection", "INACTIVE"),
+        "failures.queue": (outputs.failure_queue_url.rsplit("/", 1)[1], int(retention)),
         "client.auth_flows": sorted(client.get("ExplicitAuthFlows", [])),
         "client.secret": "ClientSecret" in client,
         "groups": sorted(group["GroupName"] for group in groups),
@@ -184,11 +194,69 @@ def test_the_comparison_sees_every_setting_it_claims_to(created):
         "bucket.cors",
         "bucket.lifecycle",
         "pool.admin_create_user_only",
+        "pool.deletion_protection",
+        "failures.queue",
         "client.auth_flows",
         "client.secret",
         "groups",
     }
-    assert set(created["table.indexes"]) == {"byOwner", "byCollection", "log", "logByDay", "sweep"}
+    assert set(created["table.indexes"]) == {
+        "byOwner",
+        "byCollection",
+        "log",
+        "logByDay",
+        "sweep",
+        "likeness",
+    }
+
+
+# Declared for the cloud only, and why the local stack does without (devserver/provision.py).
+CLOUD_ONLY = {
+    "AWS::S3::BucketPolicy": "moto holds every request as plain HTTP and would deny them all",
+    "AWS::Logs::LogGroup": "locally the functions log to the console",
+    "AWS::CloudWatch::Alarm": "no CloudWatch watches the local stack",
+}
+PROVISIONED = {
+    "AWS::S3::Bucket",
+    "AWS::DynamoDB::Table",
+    "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolGroup",
+    "AWS::SQS::Queue",
+}
+
+
+# The CDN stage option: made locally only by `python -m devserver --cdn` (devserver/cdn.py,
+# tests/e2e/test_delivery.py), from the same template.
+WITH_THE_CDN = {
+    "AWS::CloudFront::PublicKey",
+    "AWS::CloudFront::KeyGroup",
+    "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudFront::Distribution",
+}
+
+
+def test_every_resource_type_is_made_locally_or_is_cloud_only_for_a_stated_reason():
+    declared = {spec["Type"] for spec in cfn.load()["Resources"].values()}
+    assert declared == PROVISIONED | set(CLOUD_ONLY) | WITH_THE_CDN
+
+
+def test_the_bucket_policy_denies_every_request_without_tls():
+    _, policy = cfn.resource(cfn.load(), "AWS::S3::BucketPolicy")
+    (statement,) = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if isinstance(s, dict) and s.get("Sid") == "DenyInsecureTransport"
+    ]
+    resources = cfn.resolve(statement["Resource"], {"AWS::Partition": "aws"}, {"Bucket": "b"})
+
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "s3:*",
+    )
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert resources == ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]
 
 
 def test_an_index_renamed_in_the_template_only_is_reported(created):

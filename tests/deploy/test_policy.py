@@ -1,5 +1,6 @@
-"""Least privilege: the stage policies allow every AWS call the suite saw the app make, on
-the bucket's prefixes and the table and its indexes only, and grant nothing else."""
+"""Least privilege, per function: each Lambda's policy allows every AWS call the suite saw
+that function make, on the bucket's prefixes and the table and its indexes of its own stage,
+region and account only, and grants nothing else."""
 
 import copy
 import json
@@ -29,13 +30,24 @@ def stage_names(stage: str) -> dict[str, str]:
     return config["stages"][stage]["environment_variables"]
 
 
-def stage_policy(stage: str) -> dict:
-    return json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+def stage_policy(stage: str, function: str = "api_handler") -> dict:
+    return json.loads((ROOT / ".chalice" / infra.policy_file(stage, function)).read_text())
 
 
 def names(stage: str) -> dict[str, str]:
     env = stage_names(stage)
-    return {"bucket": env["BUCKET_NAME"], "table": env["TABLE_NAME"]}
+    region, account = infra.region_and_account(env["USER_POOL_ARN"])
+    return {
+        "bucket": env["BUCKET_NAME"],
+        "table": env["TABLE_NAME"],
+        "region": region,
+        "account": account,
+        "keys_parameter": infra.keys_parameter(stage),
+    }
+
+
+def of(function: str, calls: set[Call]) -> set[Call]:
+    return {call for call in calls if call.function == function}
 
 
 # What the app does, as the recorder writes it (names as a local stack makes them).
@@ -55,15 +67,60 @@ TYPICAL_CALLS = [
     Call("dynamodb", "BatchWriteItem", "image-service-local"),
     Call("dynamodb", "Query", "image-service-local/index/byOwner"),
     Call("dynamodb", "Query", "image-service-local"),
+    # The CDN stage option: an embed link's copy, the signing keys, an invalidation.
+    Call("s3", "CopyObject", "image-service-local/links/abc/lnk_1.webp"),
+    Call("s3", "GetObject", "image-service-local/renders/abc/k.webp"),
+    Call("ssm", "GetParameter", "/image-service/local/cdn-signing-keys"),
+    Call("cloudfront", "CreateInvalidation", "E2EXAMPLE"),
 ]
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_each_stage_policy_is_the_one_made_for_its_resource_names(stage):
+def test_each_function_has_the_policy_made_for_its_stages_names(stage):
     env = stage_names(stage)
-    assert stage_policy(stage) == infra.policy_document(
-        stage, env["BUCKET_NAME"], env["TABLE_NAME"]
-    ), f"regenerate .chalice/policy-{stage}.json with scripts/infra.py's policy_document"
+    functions = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage][
+        "lambda_functions"
+    ]
+    for function, policy in infra.policy_documents(stage, env).items():
+        assert functions[function]["iam_policy_file"] == infra.policy_file(stage, function)
+        assert stage_policy(stage, function) == policy, (
+            f"regenerate .chalice/{infra.policy_file(stage, function)} (scripts/infra.py)"
+        )
+
+
+def test_the_functions_have_four_different_policies_and_the_authorizer_one_read():
+    policies = [json.dumps(stage_policy("prod", f), sort_keys=True) for f in infra.FUNCTIONS]
+    authorizer = stage_policy("prod", "external_key")["Statement"]
+
+    assert len(set(policies)) == len(infra.FUNCTIONS)
+    assert [s["Action"] for s in authorizer if s["Sid"] not in ("Logs", "Tracing")] == [
+        ["dynamodb:GetItem"]
+    ]
+
+
+def test_the_cleanup_writes_no_render_and_the_authorizer_no_object():
+    cleanup = check_policy(
+        stage_policy("prod", "cleanup"),
+        [Call("s3", "PutObject", "image-service-local/renders/abc/k.jpg")],
+        **names("prod"),
+    )
+    authorizer = check_policy(
+        stage_policy("prod", "external_key"),
+        [Call("s3", "GetObject", "image-service-local/variants/abc/thumbnail.webp")],
+        **names("prod"),
+    )
+    assert cleanup.denied == ["s3:PutObject on arn:aws:s3:::image-service-prod/renders/abc/k.jpg"]
+    assert len(authorizer.denied) == 2  # the object, and the listing of its bucket
+
+
+def test_a_grant_is_scoped_to_the_stages_region_and_account():
+    call = [Call("dynamodb", "GetItem", "image-service-local")]
+    elsewhere = {**names("prod"), "region": "eu-west-1", "account": "999999999999"}
+
+    assert check_policy(stage_policy("prod", "external_key"), call, **names("prod")).denied == []
+    assert check_policy(stage_policy("prod", "external_key"), call, **elsewhere).denied == [
+        "dynamodb:GetItem on arn:aws:dynamodb:eu-west-1:999999999999:table/image-service-prod"
+    ]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -82,8 +139,8 @@ def test_removing_an_action_makes_the_check_report_the_calls_it_denied():
     report = check_policy(policy, TYPICAL_CALLS, **names("dev"))
 
     assert report.denied == [
-        "dynamodb:Query on arn:aws:dynamodb:us-east-1:123456789012:table/image-service-dev",
-        "dynamodb:Query on arn:aws:dynamodb:us-east-1:123456789012:table/image-service-dev"
+        "dynamodb:Query on arn:aws:dynamodb:us-east-1:000000000000:table/image-service-dev",
+        "dynamodb:Query on arn:aws:dynamodb:us-east-1:000000000000:table/image-service-dev"
         "/index/byOwner",
     ]
 
@@ -114,14 +171,29 @@ def test_calls_outside_the_grants_are_denied(call):
     assert len(report.denied) == 1
 
 
-def test_the_functions_may_write_only_their_own_logs():
-    logs = [s for s in stage_policy("prod")["Statement"] if s["Action"][0].startswith("logs:")]
-    resources = {r for s in logs for r in s["Resource"]}
-    assert resources == {
-        "arn:aws:logs:*:*:log-group:/aws/lambda/image-service-prod",
-        "arn:aws:logs:*:*:log-group:/aws/lambda/image-service-prod:*",
-        "arn:aws:logs:*:*:log-group:/aws/lambda/image-service-prod-*",
+@pytest.mark.parametrize("function", infra.FUNCTIONS)
+def test_each_function_may_write_only_its_own_logs(function):
+    statements = stage_policy("prod", function)["Statement"]
+    logs = [s for s in statements if s["Action"][0].startswith("logs:")]
+    group = "arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/image-service-prod"
+    group += infra.FUNCTIONS[function]
+    assert {r for s in logs for r in s["Resource"]} == {group, f"{group}:*"}
+
+
+def test_only_the_upload_function_may_send_to_the_failure_queue():
+    senders = {
+        function
+        for function in infra.FUNCTIONS
+        for s in stage_policy("prod", function)["Statement"]
+        if "sqs:SendMessage" in s["Action"]
     }
+    queue = [
+        s["Resource"]
+        for s in stage_policy("prod", "handle_upload")["Statement"]
+        if s["Sid"] == "FailedEvents"
+    ]
+    assert senders == {"handle_upload"}
+    assert queue == [["arn:aws:sqs:us-east-1:000000000000:image-service-prod-upload-failures"]]
 
 
 def _recorded() -> set[Call]:
@@ -134,20 +206,55 @@ def _recorded() -> set[Call]:
 
 
 @last
+@pytest.mark.parametrize("function", infra.FUNCTIONS)
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_aws_call_the_suite_made_the_app_do_is_allowed(stage):
-    report = check_policy(stage_policy(stage), _recorded(), **names(stage))
-    assert report.denied == [], f"the app needs more than policy-{stage}.json grants"
+def test_every_aws_call_the_suite_made_a_function_do_is_allowed_by_its_policy(stage, function):
+    report = check_policy(stage_policy(stage, function), of(function, _recorded()), **names(stage))
+    assert report.denied == [], f"{function} needs more than its policy grants"
 
 
 @last
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_action_the_policy_grants_is_used_by_some_call(stage):
-    calls = _recorded()
+def test_a_call_no_function_can_be_named_for_is_allowed_to_some_function(stage):
+    """App code a test called directly, outside any function's entry point."""
+    unnamed = of("", _recorded())
+    denied_by_all = set.intersection(
+        *(
+            set(check_policy(stage_policy(stage, f), unnamed, **names(stage)).denied)
+            for f in infra.FUNCTIONS
+        )
+    )
+    assert denied_by_all == set()
+
+
+@last
+@pytest.mark.parametrize("function", infra.FUNCTIONS)
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_action_a_function_is_granted_is_used_by_some_call_it_made(stage, function):
+    calls = of(function, _recorded())
     if not aws_calls.recording().complete:
         pytest.skip("only meaningful when the whole suite ran (a subset uses fewer actions)")
-    report = check_policy(stage_policy(stage), calls, **names(stage))
-    assert report.unused == [], f"policy-{stage}.json grants actions no code uses"
+    report = check_policy(stage_policy(stage, function), calls, **names(stage))
+    assert report.unused == [], f"{function}'s policy grants actions its code never uses"
+
+
+def test_a_call_is_put_down_to_the_handler_of_app_py_that_made_it():
+    app_file: dict = {}
+    exec(  # noqa: S102 (compiled from this test's own text)
+        compile(
+            "def cleanup(made):\n    return made()\ndef get_image(made):\n    return made()\n",
+            call_log.APP_FILE,
+            "exec",
+        ),
+        app_file,
+    )
+
+    def botocore() -> str | None:  # what the recorder asks, from inside botocore
+        return call_log.made_by_app()
+
+    assert app_file["cleanup"](botocore) == "cleanup"
+    assert app_file["get_image"](botocore) == "api_handler"
+    assert botocore() is None
 
 
 def test_a_transaction_is_recorded_as_one_call_per_item():
@@ -194,7 +301,7 @@ def test_only_calls_made_by_the_apps_code_are_recorded(monkeypatch):
 
 
 def test_a_head_of_a_key_that_may_be_missing_needs_list_bucket_to_get_a_404():
-    policy = stage_policy("prod")
+    policy = stage_policy("prod", "api_handler")
     without_listing = {
         **policy,
         "Statement": [s for s in policy["Statement"] if s["Action"] != ["s3:ListBucket"]],

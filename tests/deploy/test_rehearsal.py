@@ -45,14 +45,27 @@ def test_the_rehearsal_runs_the_users_commands_in_order(rehearsal):
     commands = [step["step"] for step in rehearsal["steps"]]
 
     assert commands == [
+        "cdn key a",
+        "cdn key b",
         "make infra",
+        "cdn key a signs",
         "chalice deploy",
+        "infra connect",
+        "make admin",
+        "make redrive",
         "chalice deploy (again)",
         "chalice delete",
         "infra delete",
     ]
-    assert "make infra STAGE=rehearsal" in rehearsal["steps"][0]["command"]
-    assert rehearsal["steps"][1]["command"].endswith("chalice deploy --stage rehearsal")
+    assert "make infra STAGE=rehearsal" in rehearsal["steps"][2]["command"]
+    assert rehearsal["steps"][4]["command"].endswith("chalice deploy --stage rehearsal")
+
+
+def test_the_cdn_stage_option_creates_the_distribution_and_delete_removes_it(rehearsal):
+    cdn = [check for check in rehearsal["checks"] if check["what"].startswith("cdn: ")]
+    assert len(cdn) == 4 and all(check["ok"] for check in cdn), cdn
+    assert len(rehearsal["created"]["distributions"]) == 1
+    assert rehearsal["left"]["distributions"] == []
 
 
 def test_the_deploy_creates_four_python_3_12_functions_one_api_and_one_schedule(rehearsal):
@@ -87,8 +100,27 @@ def test_delete_leaves_only_the_retained_bucket_table_and_user_pool(rehearsal):
 
     assert len(left["buckets"]) == len(left["tables"]) == len(left["user_pools"]) == 1
     assert left["buckets"][0].startswith("image-service-rehearsal-")
-    for kind in ("functions", "roles", "rules", "rest_apis", "stacks", "notifications"):
+    kinds = ("functions", "roles", "rules", "rest_apis", "stacks", "notifications", "distributions")
+    for kind in kinds:
         assert not left[kind], kind
+    assert not left["queues"] and not left["alarms"]
+
+
+def test_the_deployed_stage_can_be_operated(rehearsal):
+    checks = {check["what"]: check["ok"] for check in rehearsal["checks"]}
+    operations = rehearsal["created"]["operations"]
+
+    assert checks[
+        "handle_upload: 2 retries, events up to 3600 s old, then the queue "
+        "image-service-rehearsal-upload-failures"
+    ]
+    assert operations["queue"].endswith(":image-service-rehearsal-upload-failures")
+    assert len(operations["alarms"]) == 9  # the queue's depth; errors, throttles of 4 functions
+    assert set(operations["log_groups"].values()) == {365}  # prod's LOG_RETENTION_DAYS
+    assert checks["user pool: deletion protection on"]
+    assert checks[
+        "make admin: first-admin in admins, email verified, a temporary password to change"
+    ]
 
 
 def test_every_shim_is_listed_with_what_real_aws_does_and_documented(rehearsal):

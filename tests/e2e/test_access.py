@@ -150,6 +150,16 @@ MATRIX = {
         lambda w: (f"/images/{w.image['id']}/render?w=64", {}),
         _user_route(307, 404, 307),
     ),
+    # The shared stack has no CDN, so the owner's mint is refused with 409 after access
+    # passed; tests/e2e/test_delivery.py mints on a stack that has one.
+    ("POST", "/images/{image_id}/links"): (
+        lambda w: (f"/images/{w.image['id']}/links", {"json": {"variant": "preview"}}),
+        _user_route(409, 404, 403),
+    ),
+    ("DELETE", "/images/{image_id}/links/{link_id}"): (
+        lambda w: (f"/images/{w.image['id']}/links/lnk_none", {}),
+        _user_route(404, 404, 403),
+    ),
     ("GET", "/uploads"): (lambda w: ("/uploads", {}), _user_route()),
     ("POST", "/collections"): (
         lambda w: ("/collections", {"json": {"name": "c"}}),

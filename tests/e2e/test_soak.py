@@ -18,7 +18,7 @@ import requests
 
 from tests.support import corpus, localstack, soak
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 SOAK_UPLOADS = int(os.environ.get("SOAK_UPLOADS", 1000))
 # Before the fix, 400 uploads took the median from 0.90 s to 2.93 s (3.3x) and RSS from

@@ -23,7 +23,7 @@ from devserver import call_log
 from devserver.call_log import Call
 
 TESTS = Path(__file__).resolve().parent.parent
-ACCOUNT_ARN = "us-east-1:123456789012"  # any region and account: policies name neither
+ACCOUNT_ARN = "us-east-1:123456789012"  # the region and account when a check names none
 
 # Operations whose IAM action has another name. Other operations are their own action.
 S3_ACTIONS = {
@@ -32,6 +32,8 @@ S3_ACTIONS = {
     "ListObjects": "s3:ListBucket",
     "DeleteObjects": "s3:DeleteObject",
     "PresignedPost": "s3:PutObject",
+    # A copy needs PutObject on its key and GetObject on its source (recorded on its own).
+    "CopyObject": "s3:PutObject",
 }
 # Reading a key that may not exist: S3 answers 404 only to a caller who may list the bucket,
 # and 403 to anyone else, so these also need s3:ListBucket on the bucket (with no s3:prefix:
@@ -45,8 +47,16 @@ TRANSACT_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
     "Get": "GetItem",
 }
-# Used by the Lambda runtime itself (the function's logs), never by the app's code.
-RUNTIME_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# Used by the Lambda runtime itself (the function's logs, its X-Ray segments, the failed
+# event it sends to the on-failure destination), never by the app's code.
+RUNTIME_ACTIONS = {
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "sqs:SendMessage",
+}
 
 
 @dataclass(frozen=True)
@@ -72,19 +82,28 @@ def iam_action(call: Call) -> str:
     return f"{call.service}:{operation}"
 
 
-def to_requests(call: Call, bucket: str, table: str) -> list[Request]:
+def to_requests(
+    call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN, keys_parameter: str = ""
+) -> list[Request]:
     """What IAM checks for a call: its action, and for a read of a key that may be missing
     the bucket-level ListBucket that turns a 403 into a 404."""
-    request = to_request(call, bucket, table)
+    request = to_request(call, bucket, table, account_arn, keys_parameter)
     if call.service == "s3" and call.operation in S3_MAY_BE_MISSING:
         return [request, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
     return [request]
 
 
-def to_request(call: Call, bucket: str, table: str) -> Request:
+def to_request(
+    call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN, keys_parameter: str = ""
+) -> Request:
     """The IAM request for a call, with the stage's names in place of the test's ones (the
-    app reads exactly one bucket and one table from its settings)."""
+    app reads exactly one bucket, one table and one SSM parameter from its settings)."""
     action = iam_action(call)
+    if call.service == "ssm":
+        return Request(action, f"arn:aws:ssm:{account_arn}:parameter{keys_parameter}")
+    if call.service == "cloudfront":
+        account = account_arn.split(":")[1]
+        return Request(action, f"arn:aws:cloudfront::{account}:distribution/{call.resource}")
     if call.service == "s3":
         if "?prefix=" in call.resource:
             prefix = call.resource.split("?prefix=", 1)[1]
@@ -93,7 +112,7 @@ def to_request(call: Call, bucket: str, table: str) -> Request:
         return Request(action, f"arn:aws:s3:::{bucket}/{key}" if key else f"arn:aws:s3:::{bucket}")
     if call.service == "dynamodb":
         index = call.resource.partition("/index/")[2]
-        arn = f"arn:aws:dynamodb:{ACCOUNT_ARN}:table/{table}"
+        arn = f"arn:aws:dynamodb:{account_arn}:table/{table}"
         return Request(action, f"{arn}/index/{index}" if index else arn)
     return Request(action, "*")
 
@@ -152,9 +171,22 @@ class PolicyReport:
 
 
 def check_policy(
-    policy: dict[str, Any], calls: list[Call] | set[Call], *, bucket: str, table: str
+    policy: dict[str, Any],
+    calls: list[Call] | set[Call],
+    *,
+    bucket: str,
+    table: str,
+    region: str = "us-east-1",
+    account: str = "123456789012",
+    keys_parameter: str = "",
 ) -> PolicyReport:
-    requests = {request for call in calls for request in to_requests(call, bucket, table)}
+    """`calls` made in the stage's region and account, against its bucket and table."""
+    account_arn = f"{region}:{account}"
+    requests = {
+        request
+        for call in calls
+        for request in to_requests(call, bucket, table, account_arn, keys_parameter)
+    }
     denied = sorted(str(r) for r in requests if not allowed(policy, r))
     used = {r.action.lower() for r in requests}
     unused = sorted(

@@ -42,6 +42,7 @@ def folder(tmp_path_factory):
         "webp-lossless-RGBA-7071x7071",  # the heaviest accepted case
     ],
 )
+@pytest.mark.slow
 def test_a_worst_case_at_the_limits_is_processed_within_half_the_functions_memory(folder, case):
     measured = limits.measure(limits.case_file(case, folder), FUNCTION_MB)
     assert measured["verdict"] == "ready", measured
@@ -50,6 +51,7 @@ def test_a_worst_case_at_the_limits_is_processed_within_half_the_functions_memor
     assert measured["estimateMb"] >= measured["peakMb"], measured
 
 
+@pytest.mark.slow
 def test_a_file_over_the_bound_fails_with_a_code_before_decoding_instead_of_being_killed(folder):
     path = limits.case_file("png-RGBA-1x50000000", folder)  # 1.2 GB: a row pointer a pixel
     measured = limits.measure(path, FUNCTION_MB)
@@ -57,6 +59,7 @@ def test_a_file_over_the_bound_fails_with_a_code_before_decoding_instead_of_bein
     assert measured["peakMb"] < 100, measured  # refused from the header: nothing was decoded
 
 
+@pytest.mark.slow
 def test_the_refused_file_would_have_exceeded_the_bound_without_the_estimate(folder):
     """The refusal is warranted: processed anyway (no budget), it peaks above the bound."""
     path = limits.case_file("png-RGBA-1x50000000", folder)

@@ -2,6 +2,7 @@
 isolation and undone item by item, and concurrent requests never meet half-written tables."""
 
 import gc
+import os
 import threading
 
 import boto3
@@ -9,6 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 from moto.server import ThreadedMotoServer
 
@@ -186,6 +188,40 @@ def test_concurrent_transactions_and_writes_over_http_all_succeed_first_time(ser
     assert len(_items(client())) == 6 * 60 * 3
 
 
+def _live(kind: type) -> int:
+    gc.collect()
+    return sum(1 for thing in gc.get_objects() if type(thing) is kind)
+
+
+def test_items_overwritten_or_deleted_are_not_kept_alive(dynamodb):
+    # moto's models list every instance they make; a day of writes would all stay in memory.
+    before = _live(Item)
+    dynamodb.transact_write_items(TransactItems=[_put("kept", v="0")])
+    for n in range(20):
+        dynamodb.transact_write_items(TransactItems=[_update("kept", str(n))])
+        dynamodb.put_item(TableName=TABLE, Item={**_key("gone"), "v": {"S": str(n)}})
+        dynamodb.update_item(
+            TableName=TABLE,
+            Key=_key("kept"),
+            UpdateExpression="SET w = :w",
+            ExpressionAttributeValues={":w": {"S": str(n)}},
+        )
+    dynamodb.delete_item(TableName=TABLE, Key=_key("gone"))
+    assert _items(dynamodb)["kept"]["w"] == {"S": "19"}
+    assert _live(Item) - before == 1  # the one item the table holds
+
+
+def test_without_the_fix_moto_keeps_every_item_it_ever_made():
+    # The reason for the fix, pinned: if moto stops tracking instances, the fix can go.
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        _make_table(client)
+        before = _live(Item)
+        for n in range(10):
+            client.put_item(TableName=TABLE, Item={**_key("same"), "v": {"S": str(n)}})
+        assert _live(Item) - before >= 10
+
+
 @pytest.fixture
 def s3(tmp_path):
     undo = moto_fixes.apply(tmp_path / "objects")
@@ -196,29 +232,52 @@ def s3(tmp_path):
     undo()
 
 
-def _files(folder) -> list[bytes]:
-    return sorted(path.read_bytes() for path in folder.iterdir())
+def _stored(folder) -> bytes:
+    """What the folder holds: one store file, whatever the bucket holds."""
+    (store,) = folder.iterdir()
+    return store.read_bytes()
 
 
-def test_s3_keeps_each_objects_bytes_in_a_file_of_the_folder(s3):
+def test_s3_keeps_every_objects_bytes_in_one_file_of_the_folder(s3):
     client, folder = s3
-    bodies = [bytes([n]) * (1000 + n) for n in range(3)]
+    bodies = [bytes([65 + n]) * (1000 + n) for n in range(3)]
     for n, body in enumerate(bodies):
         client.put_object(Bucket="bucket-x", Key=f"uploads/{n}", Body=body)
-    assert _files(folder) == sorted(bodies)
+    assert all(body in _stored(folder) for body in bodies)
     got = client.get_object(Bucket="bucket-x", Key="uploads/1")["Body"].read()
     assert got == bodies[1]
     ranged = client.get_object(Bucket="bucket-x", Key="uploads/2", Range="bytes=0-9")
     assert ranged["Body"].read() == bodies[2][:10]
+    listed = client.list_objects_v2(Bucket="bucket-x")["Contents"]
+    assert [item["Size"] for item in listed] == [len(body) for body in bodies]
 
 
-def test_s3_objects_copied_replaced_and_deleted_keep_one_file_each(s3):
+def test_s3_objects_copied_replaced_and_deleted_keep_only_what_the_bucket_holds(s3):
     client, folder = s3
-    client.put_object(Bucket="bucket-x", Key="a", Body=b"first")
+    first, second = b"first-" * 1000, b"second" * 1000
+    client.put_object(Bucket="bucket-x", Key="a", Body=first)
     client.copy_object(Bucket="bucket-x", Key="b", CopySource={"Bucket": "bucket-x", "Key": "a"})
-    client.put_object(Bucket="bucket-x", Key="a", Body=b"second")
-    assert client.get_object(Bucket="bucket-x", Key="b")["Body"].read() == b"first"
-    assert client.get_object(Bucket="bucket-x", Key="a")["Body"].read() == b"second"
+    client.put_object(Bucket="bucket-x", Key="a", Body=second)
+    assert client.get_object(Bucket="bucket-x", Key="b")["Body"].read() == first
+    assert client.get_object(Bucket="bucket-x", Key="a")["Body"].read() == second
     client.delete_object(Bucket="bucket-x", Key="b")
     gc.collect()
-    assert _files(folder) == [b"second"]
+    # The runs of the replaced and the deleted object are holes now: their bytes are gone.
+    assert first not in _stored(folder)
+    assert second in _stored(folder)
+
+
+def test_an_object_written_in_parts_reads_back_whole(tmp_path):
+    store = moto_fixes.ObjectStore(tmp_path)
+    part = moto_fixes.ObjectFile(store)
+    part.write(b"hello ")
+    part.write(b"world")
+    part.seek(0)
+    assert part.read() == b"hello world"
+    part.seek(6)
+    part.write(b"W")
+    part.truncate(7)
+    part.seek(0)
+    assert (part.read(3), part.read()) == (b"hel", b"lo W")
+    assert part.seek(0, os.SEEK_END) == 7
+    store.close()
