@@ -13,7 +13,7 @@ PORT ?= 8000
 help:
 	@echo "make run      start the local stack (moto server + API on 127.0.0.1:$(PORT))"
 	@echo "make test     lint and run every test (unit, app, end-to-end)"
-	@echo "make bench    processing benchmark against naive Pillow, thumbor and pyvips"
+	@echo "make bench    processing benchmark against naive Pillow, the floor, thumbor, pyvips and sharp"
 	@echo "make vendor   fetch the Lambda Pillow into vendor/ (ARCH=x86_64|arm64)"
 	@echo "make package  chalice package (terraform) into out/ and inspect it"
 	@echo "make deploy STAGE=prod   infra + vendor + guard + chalice deploy"

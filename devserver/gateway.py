@@ -160,6 +160,10 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "image-service-devserver"
+        # A reply is written as headers then body; with Nagle's algorithm on, the body waits
+        # for the client's delayed ACK of the headers (about 40 ms on a kept-alive
+        # connection). API Gateway has no such stall, so neither may the local one.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)

@@ -594,7 +594,7 @@ def check_cdn(report: Report, account: Account, project: Path) -> None:
         seen = (environment.get("CDN_URL"), environment.get("CDN_DISTRIBUTION_ID"))
         report.check(seen == wanted, "cdn: the stage's CDN_URL and CDN_DISTRIBUTION_ID", seen)
     policy = json.loads(account.s3.get_bucket_policy(Bucket=environment["BUCKET_NAME"])["Policy"])
-    # The one bucket policy also denies plain HTTP to everyone ("*"): that grants nothing.
+    # The policy also denies every request without TLS; who may read is in its Allows.
     readers = [s["Principal"] for s in policy["Statement"] if s["Effect"] == "Allow"]
     report.check(
         readers == [{"Service": "cloudfront.amazonaws.com"}],

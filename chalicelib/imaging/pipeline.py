@@ -68,11 +68,15 @@ def _make(
         shapes = [geometry(source_size, s.width, s.height, s.fit, s.rotate, chosen) for s in specs]
         fmt = encoding.variant_format(working.image)
         quality = encoding.VARIANT_QUALITY[fmt]
+        icc_profile, source = working.icc_profile, shaping.premultiplied(working.image)
+        del working  # a decoded RGBA is freed here, not held beside its premultiplied copy
 
         def encode(index: int, image: Image.Image) -> Encoded:
-            return encoding.encode(image, specs[index].name, fmt, quality, working.icc_profile)
+            return encoding.encode(
+                image, specs[index].name, fmt, quality, icc_profile, encoding.VARIANT_WEBP_METHOD
+            )
 
-        variants = shaping.shape(working.image, shapes, encode) if specs else []
+        variants = shaping.shape(source, shapes, encode) if specs else []
         return variants, knowledge
 
 
@@ -88,11 +92,13 @@ def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:
     shape = geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate, spec.focus)
     with guarded(probe.format):
         working = decoding.decode(data, probe, needed_source_size([shape], source_size))
+        icc_profile, source = working.icc_profile, shaping.premultiplied(working.image)
+        del working  # as for variants
 
         def encode(_: int, image: Image.Image) -> Encoded:
-            return encoding.encode(image, "render", spec.format, spec.quality, working.icc_profile)
+            return encoding.encode(image, "render", spec.format, spec.quality, icc_profile)
 
-        (rendered,) = shaping.shape(working.image, [shape], encode)
+        (rendered,) = shaping.shape(source, [shape], encode)
         return rendered
 
 

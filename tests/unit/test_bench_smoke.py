@@ -1,5 +1,7 @@
-"""The benchmark's machinery, run once on one small generated image: it measures every
-implementation in its own worker and writes the table and the JSON. No timing is judged."""
+"""The benchmark's machinery, run once on one small generated image: it measures ours and
+naive, each in its own worker, and writes the table and the JSON. No timing is judged.
+(The floor and the competitors run from .bench/venv and Node, which only `make bench`
+installs.)"""
 
 import json
 import subprocess
@@ -21,16 +23,16 @@ def test_a_smoke_run_of_the_benchmark_reports_every_implementation_and_target(tm
 
     results = json.loads((tmp_path / "results.json").read_text())
     (row,) = results["images"]
-    assert set(row["implementations"]) == {"naive", "ours", "floor"}
+    assert set(row["implementations"]) == {"naive", "ours"}
     for result in row["implementations"].values():
         assert result["ms"] > 0
         assert result["cpu_ms"] > 0
         assert result["rss_mb"] >= 0
         assert len(result["bytes"]) == 3
     assert row["implementations"]["ours"]["difference_from_naive"] < 3
-    assert {target["target"] for target in results["targets"]} >= {
-        "naive/ours >= 4.0",
-        "ours/floor <= 1.3",
-    }
+    assert {target["target"] for target in results["targets"]} >= {"naive/ours >= 4"}
+    assert len(results["machine"]["load_average_at_start"]) == 3
+    assert len(row["load_average"]) == 3
     assert results["machine"]["cores"] >= 1
-    assert "| image | naive ms | ours ms | × | floor ms | ours/floor |" in done.stdout
+    assert "| case | load | ours ms (CPU) | naive/ours | ours/floor |" in done.stdout
+    assert "load average at start" in done.stdout
