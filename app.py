@@ -1,6 +1,7 @@
 """Image Service: the table of contents. Each handler reads the request or event, calls one
 function in chalicelib, and returns what it gives back."""
 
+import json
 from urllib.parse import quote
 
 from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig, Rate
@@ -8,12 +9,15 @@ from chalice import AuthResponse, Chalice, CognitoUserPoolAuthorizer, CORSConfig
 from chalicelib import (
     apikeys,
     collection,
+    guests,
     image_operations,
     logs,
     openapi,
     settings,
+    sharelinks,
     uploadlog,
     validation,
+    webhooks,
 )
 from chalicelib.web import (
     accepted,
@@ -30,7 +34,11 @@ config = settings.get()
 app = Chalice(app_name="image-service")
 app.api.binary_types.extend(sorted(validation.IMAGE_TYPES))
 users = CognitoUserPoolAuthorizer("users", provider_arns=[config.user_pool_arn])
-cors = CORSConfig(allow_origin=config.cors_origins[0]) if config.cors_origins else None
+cors = (
+    CORSConfig(allow_origin=config.cors_origins[0], allow_headers=["X-Share-Token"])
+    if config.cors_origins
+    else None
+)
 IMAGE_BODY = sorted(validation.IMAGE_TYPES)
 app.register_middleware(logs.invocation, "all")  # first: it sees the answer conventions made
 app.register_middleware(conventions, "http")
@@ -205,9 +213,10 @@ def get_collection(v, collection_id):
 @app.route("/collections/{collection_id}/members", methods=["POST"], authorizer=users, cors=cors)
 @view(app)
 def add_member(v, collection_id):
-    body = v.json()
-    added = collection.add_member(v.caller, collection_id, body, may_read=v.access.is_member)
-    member = quote(body["userId"], safe="")
+    added, user_id = collection.add_member(
+        v.caller, collection_id, v.json(), may_read=v.access.is_member
+    )
+    member = quote(user_id, safe="")
     return created(added, v.url(f"/collections/{collection_id}/members/{member}"))
 
 
@@ -227,6 +236,75 @@ def remove_member(v, collection_id, user_id):
 @view(app)
 def collection_images(v, collection_id):
     return listing(v, image_operations.list_collection(v.access, collection_id, v.params))
+
+
+@app.route("/collections/{collection_id}/links", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def create_share_link(v, collection_id):
+    collection.require_owner(v.caller, collection_id, may_read=v.access.is_member)
+    link = sharelinks.create(v.caller, collection_id, v.json())
+    return created(
+        link, v.url(f"/collections/{collection_id}/links/{link['linkId']}"), private=True
+    )
+
+
+@app.route("/collections/{collection_id}/links", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def list_share_links(v, collection_id):
+    collection.require_owner(v.caller, collection_id, may_read=v.access.is_member)
+    return {"links": sharelinks.of_collection(collection_id)}
+
+
+@app.route(
+    "/collections/{collection_id}/links/{link_id}",
+    methods=["DELETE"],
+    authorizer=users,
+    cors=cors,
+)
+@view(app)
+def revoke_share_link(v, collection_id, link_id):
+    collection.require_owner(v.caller, collection_id, may_read=v.access.is_member)
+    sharelinks.revoke(collection_id, link_id)
+    return no_content()
+
+
+# Guests: no authorizer; each route checks the share link in X-Share-Token (one use each).
+@app.route("/shared", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_collection(v):
+    return guests.overview(sharelinks.use(v.share_token))
+
+
+@app.route("/shared/images", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_images(v):
+    return guests.images(sharelinks.use(v.share_token), v.params)
+
+
+@app.route("/shared/images", methods=["POST"], cors=cors)
+@view(app, guest=True)
+def shared_upload(v):
+    filename, content_type, title, size = guests.check_upload(v.json())
+    link = sharelinks.use(v.share_token, upload_bytes=size)
+    body = guests.create_upload(link, filename, content_type, title, size)
+    # The record is the collection owner's to read, at /images/{id}; a guest sees it listed.
+    return created(body, v.url(f"/images/{body['image']['id']}"), private=True)
+
+
+@app.route("/shared/images/{image_id}/content/{variant}", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_content(v, image_id, variant):
+    image = guests.readable(sharelinks.use(v.share_token), image_id)
+    return redirect(guests.content_url(image, variant))
+
+
+@app.route("/shared/images/{image_id}/render", methods=["GET"], cors=cors)
+@view(app, guest=True)
+def shared_render(v, image_id):
+    from chalicelib import renders
+
+    image = guests.readable(sharelinks.use(v.share_token), image_id)
+    return redirect(renders.redirect_for(image, v.params, v.headers.get("accept")), vary="Accept")
 
 
 @app.route("/admin/api-keys", methods=["POST"], authorizer=users, cors=cors)
@@ -250,6 +328,47 @@ def revoke_api_key(v, key_id):
     v.access.require_admin()
     apikeys.revoke(key_id)
     return no_content()
+
+
+@app.route("/admin/api-keys/{key_id}/webhooks", methods=["POST"], authorizer=users, cors=cors)
+@view(app)
+def register_webhook(v, key_id):
+    v.access.require_admin()
+    hook = webhooks.register(v.caller, key_id, v.json())
+    where = v.url(f"/admin/api-keys/{key_id}/webhooks/{hook['webhookId']}")
+    return created(hook, where, private=True)
+
+
+@app.route("/admin/api-keys/{key_id}/webhooks", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def list_webhooks(v, key_id):
+    v.access.require_admin()
+    return {"webhooks": webhooks.of_key(key_id)}
+
+
+@app.route(
+    "/admin/api-keys/{key_id}/webhooks/{webhook_id}",
+    methods=["DELETE"],
+    authorizer=users,
+    cors=cors,
+)
+@view(app)
+def remove_webhook(v, key_id, webhook_id):
+    v.access.require_admin()
+    webhooks.remove(key_id, webhook_id)
+    return no_content()
+
+
+@app.route(
+    "/admin/api-keys/{key_id}/webhooks/{webhook_id}/deliveries",
+    methods=["GET"],
+    authorizer=users,
+    cors=cors,
+)
+@view(app)
+def webhook_deliveries(v, key_id, webhook_id):
+    v.access.require_admin()
+    return {"deliveries": webhooks.attempts(key_id, webhook_id)}
 
 
 @app.route(
@@ -276,6 +395,13 @@ def handle_upload(event):
     from chalicelib import processing  # only this function pays for importing Pillow
 
     processing.process(event.key)
+
+
+# Events when processing ends, from their queue: onto the bus, and out to each webhook.
+@app.on_sqs_message(queue=config.events_queue, batch_size=1)
+def deliver_events(event):
+    for record in event:
+        webhooks.handle(json.loads(record.body))
 
 
 @app.schedule(Rate(config.cleanup_rate_minutes, unit=Rate.MINUTES))

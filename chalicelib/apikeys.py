@@ -95,6 +95,23 @@ def verify(presented: str | None) -> dict[str, str] | None:
     return {"keyId": key_id, "keyName": item["name"]}
 
 
+def is_active(key_id: str) -> bool:
+    """Whether a key (by id) exists and is not revoked."""
+    if not key_id.isalnum() or len(key_id) > 32:
+        return False
+    item = records.get(table.api_key_key(key_id))
+    return item is not None and not item.get("revokedAt")
+
+
+def active_ids(key_ids: set[str]) -> set[str]:
+    """Which of these keys are active, in one BatchGetItem (a webhook of a revoked key
+    receives nothing)."""
+    if not key_ids:
+        return set()
+    items = records.batch_get([table.api_key_key(key_id) for key_id in sorted(key_ids)])
+    return {item["keyId"] for item in items if not item.get("revokedAt")}
+
+
 def record_use(key_id: str) -> None:
     metric({"ApiKeyUses": 1}, dimensions={"KeyId": key_id})
     records.update(

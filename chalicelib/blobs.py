@@ -76,9 +76,11 @@ def _bucket() -> str:
     return settings.get().bucket
 
 
-def presigned_post(key: str, content_type: str) -> dict[str, Any]:
-    """A browser-form upload to exactly `key`, of this type, within the size limit."""
+def presigned_post(key: str, content_type: str, *, max_bytes: int | None = None) -> dict[str, Any]:
+    """A browser-form upload to exactly `key`, of this type, within the size limit (or the
+    smaller `max_bytes`: what a guest's upload reserved of its share link's quota)."""
     config = settings.get()
+    limit = min(max_bytes or config.max_upload_bytes, config.max_upload_bytes)
     post = _s3().generate_presigned_post(
         Bucket=_bucket(),
         Key=key,
@@ -86,7 +88,7 @@ def presigned_post(key: str, content_type: str) -> dict[str, Any]:
         Conditions=[
             {"Content-Type": content_type},
             {"Cache-Control": PRIVATE_IMMUTABLE},
-            ["content-length-range", 1, config.max_upload_bytes],
+            ["content-length-range", 1, limit],
         ],
         ExpiresIn=config.upload_url_expiry_seconds,
     )
@@ -95,7 +97,7 @@ def presigned_post(key: str, content_type: str) -> dict[str, Any]:
         "fields": post["fields"],
         "method": "POST",
         "expiresIn": config.upload_url_expiry_seconds,
-        "maxBytes": config.max_upload_bytes,
+        "maxBytes": limit,
     }
 
 

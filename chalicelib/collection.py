@@ -2,13 +2,14 @@
 
   collection  table.collection_key
   member      table.member_key, in the MEMBER_OF partition of its member
-Members are identified by their user id (the `sub` that /me shows), so membership needs no
-directory lookup. The creator is the owner and the first member.
+Members are identified by their user id (the `sub` that /me shows), never by a name that
+could be reused; adding one by user name looks the id up once (chalicelib.directory). The
+creator is the owner and the first member. Share links live in chalicelib.sharelinks.
 """
 
 from typing import Any
 
-from chalicelib import records, table, validation
+from chalicelib import directory, records, table, validation
 from chalicelib.errors import Conflict, Forbidden, Invalid, NotFound
 from chalicelib.ids import new_id
 from chalicelib.images import Caller, now_iso
@@ -48,7 +49,7 @@ def create(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         "ownerName": caller.name,
         "createdAt": now,
     }
-    member = _member(collection_id, caller.id, now, caller.id)
+    member = {**_member(collection_id, caller.id, now, caller.id), "username": caller.name}
     records.put_all([meta, member])
     return _public(meta, [member])
 
@@ -104,7 +105,10 @@ def _public(meta: dict[str, Any], members: list[dict[str, Any]]) -> dict[str, An
         "ownerId": meta["ownerId"],
         "ownerName": meta.get("ownerName"),
         "createdAt": meta["createdAt"],
-        "members": [{"userId": m["userId"], "addedAt": m["addedAt"]} for m in members],
+        "members": [
+            {"userId": m["userId"], "username": m.get("username"), "addedAt": m["addedAt"]}
+            for m in members
+        ],
     }
 
 
@@ -125,22 +129,46 @@ def view(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
 def _owned(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
     found = _readable(collection_id, may_read)
     if found["meta"]["ownerId"] != caller.id:
-        raise Forbidden("only the collection's owner may change its members")
+        raise Forbidden("only the collection's owner may manage it")
     return found
 
 
-def add_member(caller: Caller, collection_id: str, body: dict[str, Any], *, may_read):
-    validation.only_fields(body, {"userId"})
-    user_id = validation.text(
-        body, "userId", max_length=128, min_length=1, required=True, single_line=True
-    )
+def add_member(
+    caller: Caller, collection_id: str, body: dict[str, Any], *, may_read
+) -> tuple[dict[str, Any], str]:
+    """Add a member by user id (taken as given: the `sub` that /me shows) or by user name
+    (looked up in the user pool: 404 if there is no such user). Returns the collection and
+    the added member's id."""
+    validation.only_fields(body, {"userId", "username"})
+    if ("userId" in body) == ("username" in body):
+        raise Invalid("send userId or username (one of them)")
+    name = validation.text(body, "username", max_length=128, min_length=1, single_line=True)
     found = _owned(caller, collection_id, may_read=may_read)
+    if name is not None:
+        looked_up = directory.user_id_of(name)
+        if looked_up is None:
+            raise NotFound(f"there is no user named {name!r}")
+        user_id = looked_up
+    else:
+        user_id = (
+            validation.text(
+                body, "userId", max_length=128, min_length=1, required=True, single_line=True
+            )
+            or ""
+        )
     if any(member["userId"] == user_id for member in found["members"]):
         raise Conflict("that user is already a member")
     assert user_id is not None  # required=True
     member = _member(collection_id, user_id, now_iso(), caller.id)
+    if name is not None:
+        member["username"] = name
     records.put(member)
-    return _public(found["meta"], [*found["members"], member])
+    return _public(found["meta"], [*found["members"], member]), user_id
+
+
+def require_owner(caller: Caller, collection_id: str, *, may_read) -> None:
+    """Only the owner manages a collection (its members, its share links)."""
+    _owned(caller, collection_id, may_read=may_read)
 
 
 def remove_member(caller: Caller, collection_id: str, user_id: str, *, may_read) -> None:

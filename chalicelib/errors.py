@@ -43,6 +43,13 @@ class Conflict(ServiceError):
     code = "ConflictError"
 
 
+class Gone(ServiceError):
+    """Something that was valid and no longer is (a revoked or expired share link)."""
+
+    status = 410
+    code = "GoneError"
+
+
 class PreconditionFailed(ServiceError):
     """An If-Match that names another version than the current one."""
 

@@ -12,6 +12,7 @@ from chalicelib import (
     blobs,
     cursors,
     delivery,
+    events,
     lifecycle,
     records,
     refocus,
@@ -62,7 +63,7 @@ def new_upload(
     )
 
 
-def _new_image(
+def new_image(
     caller: Caller,
     *,
     filename: str,
@@ -108,7 +109,7 @@ def create_image(
     collection_id = _collection_id(body)
     if collection_id:
         access.require_member(collection_id)
-    image, upload = _new_image(
+    image, upload = new_image(
         access.caller,
         filename=filename or "",
         content_type=content_type,
@@ -162,7 +163,7 @@ def create_image_from_body(
     if not data:
         raise Invalid("the request body is empty")
     name = validation.filename({"filename": filename}, required=False) if filename else None
-    image, upload = _new_image(caller, filename=name or "upload", content_type=content_type)
+    image, upload = new_image(caller, filename=name or "upload", content_type=content_type)
     records.create(image, upload)
     blobs.write(upload.key, data, content_type, blobs.PRIVATE_IMMUTABLE)
     return image.public()
@@ -313,6 +314,7 @@ def delete_image(image: Image) -> None:
     except records.LostWrite:
         raise Conflict("the image changed meanwhile; try again") from None
     records.mark_uploads_deleted(image.id, now)
+    events.emit(tomb)
     for prefix in blobs.image_prefixes(image.id):
         blobs.delete_prefix(prefix)
     delivery.withdraw(blobs.image_prefixes(image.id))

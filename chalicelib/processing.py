@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from chalicelib import blobs, duplicates, imaging, lifecycle, metadata, records, settings
+from chalicelib import blobs, duplicates, events, imaging, lifecycle, metadata, records, settings
 from chalicelib.failures import Code, Rejected
 from chalicelib.images import (
     Content,
@@ -473,15 +473,17 @@ def _finish(
             keep_served=not job.reposted,
         )
 
-    _write(job, upload_was, verdict)
+    events.emit(_write(job, upload_was, verdict))
 
 
 def _write(
     job: Job, upload_was: Status, change: Callable[[Image, Upload], tuple[Image, Upload]]
-) -> None:
+) -> Image:
     """Write `change` of the image and upload this run holds, conditional on both. A write
     that loses to an unrelated change (an edit of the title, say) reads the record again
     and applies `change` to it; one that keeps losing leaves the upload to the cleanup."""
+
+    written: list[Image] = []
 
     def write(job: Job) -> None:
         assert job.image and job.upload
@@ -489,6 +491,7 @@ def _write(
         records.save_transition(
             image, upload, upload_was=upload_was, image_version_was=job.image.version
         )
+        written.append(image)
 
     def read_again(job: Job) -> Job:
         _read_again(job, upload_was)
@@ -503,6 +506,7 @@ def _write(
             "the record kept changing while it was written; the cleanup re-drives it"
         ),
     )
+    return written[-1]
 
 
 def _read_again(job: Job, upload_was: Status) -> None:

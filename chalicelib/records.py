@@ -30,7 +30,7 @@ class LostWrite(Exception):
     """A conditional write lost: the record changed since it was read."""
 
 
-def _conditions() -> Any:
+def conditions() -> Any:
     # Imported on the first query, not with the module: importing boto3 costs ~100 ms of
     # every cold start, and most API requests never query (test_cold_start pins this).
     from boto3.dynamodb import conditions
@@ -124,9 +124,9 @@ def partition(
 ) -> list[dict[str, Any]]:
     """Items of one table partition (an image and its uploads, a collection and its
     members), optionally only those whose sort key starts with `sort_prefix`."""
-    condition = _conditions().Key("pk").eq(pk)
+    condition = conditions().Key("pk").eq(pk)
     if sort_prefix is not None:
-        condition = condition & _conditions().Key("sk").begins_with(sort_prefix)
+        condition = condition & conditions().Key("sk").begins_with(sort_prefix)
     params: dict[str, Any] = {"KeyConditionExpression": condition, "Limit": limit}
     if consistent:
         params["ConsistentRead"] = True
@@ -138,7 +138,7 @@ def index_page(
 ) -> tuple[list[dict[str, Any]], Any]:
     """One page of an index partition, newest first: its items and where to go on from."""
     response = _query(
-        _conditions().Key(index.pk).eq(index.partition(partition)),
+        conditions().Key(index.pk).eq(index.partition(partition)),
         index=index.name,
         limit=limit,
         start=start,
@@ -354,7 +354,7 @@ def purge(image_id: str) -> int:
     start = None
     while True:
         page = _query(
-            _conditions().Key("pk").eq(table.image_partition(image_id)),
+            conditions().Key("pk").eq(table.image_partition(image_id)),
             limit=1000,
             projection="pk, sk",
             start=start,
@@ -487,13 +487,13 @@ def _status_filter(
 ) -> Any:
     condition = None
     if status:
-        condition = _conditions().Attr("status").eq(str(status))
+        condition = conditions().Attr("status").eq(str(status))
     if collection_id:
-        by_collection = _conditions().Attr("collectionId").eq(collection_id)
+        by_collection = conditions().Attr("collectionId").eq(collection_id)
         condition = by_collection if condition is None else condition & by_collection
     if duplicates:
         # The served version was found to look like earlier images (chalicelib.duplicates).
-        alike = _conditions().Attr("content.knowledge.duplicateOf").size().gt(0)
+        alike = conditions().Attr("content.knowledge.duplicateOf").size().gt(0)
         condition = alike if condition is None else condition & alike
     return condition
 
@@ -508,7 +508,7 @@ def images_of_owner(
     duplicates: bool = False,
 ) -> Page:
     return _page(
-        _conditions().Key(BY_OWNER.pk).eq(BY_OWNER.partition(owner_id)),
+        conditions().Key(BY_OWNER.pk).eq(BY_OWNER.partition(owner_id)),
         BY_OWNER,
         limit,
         start,
@@ -521,7 +521,7 @@ def images_of_collection(
     collection_id: str, *, limit: int, start: Any = None, status: Status | None = None
 ) -> Page:
     return _page(
-        _conditions().Key(BY_COLLECTION.pk).eq(BY_COLLECTION.partition(collection_id)),
+        conditions().Key(BY_COLLECTION.pk).eq(BY_COLLECTION.partition(collection_id)),
         BY_COLLECTION,
         limit,
         start,
@@ -534,7 +534,7 @@ def log_of_owner(
     owner_id: str, *, limit: int, start: Any = None, status: Status | None = None
 ) -> Page:
     return _page(
-        _conditions().Key(LOG.pk).eq(LOG.partition(owner_id)),
+        conditions().Key(LOG.pk).eq(LOG.partition(owner_id)),
         LOG,
         limit,
         start,
@@ -554,7 +554,7 @@ def log_of_day(
     """One day's uploads; `examine` bounds the items examined (a request reading several
     days shares one bound between them)."""
     return _page(
-        _conditions().Key(LOG_BY_DAY.pk).eq(LOG_BY_DAY.partition(day)),
+        conditions().Key(LOG_BY_DAY.pk).eq(LOG_BY_DAY.partition(day)),
         LOG_BY_DAY,
         limit,
         start,
@@ -569,10 +569,10 @@ def sweep_page(
 ) -> Page:
     """One page of the sweep index: items in `status` aged between `since` and `before`,
     oldest first. Items keep every attribute (the index projects them all)."""
-    age = _conditions().Key(SWEEP.sk)
+    age = conditions().Key(SWEEP.sk)
     position = age.between(since, before) if since else age.lt(before)
     response = _query(
-        _conditions().Key(SWEEP.pk).eq(SWEEP.partition(status)) & position,
+        conditions().Key(SWEEP.pk).eq(SWEEP.partition(status)) & position,
         index=SWEEP.name,
         limit=limit,
         start=start,

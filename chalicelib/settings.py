@@ -68,6 +68,16 @@ class Settings:
     cleanup_tombstone_retention_days: int = 30
     cleanup_batch: int = 100
     cleanup_budget_seconds: int = 60
+    # Events when processing ends (chalicelib.events): the queue that carries them to
+    # deliver_events, and the EventBridge bus they are put on. No queue: no events.
+    events_queue: str = ""
+    event_bus: str = ""
+    # Webhooks are https; WEBHOOK_HTTP_LOOPBACK=allow also admits http to a loopback address
+    # (a receiver on this machine: the local stack sets it, no deployed stage does).
+    webhook_http_loopback: bool = False
+    webhook_timeout_seconds: float = 5.0
+    webhook_retry_seconds: int = 30  # the first retry's delay; each next one doubles
+    webhook_max_attempts: int = 8
 
 
 def _require(env: Mapping[str, str], name: str) -> str:
@@ -155,7 +165,7 @@ def _access_check_url(env: Mapping[str, str]) -> str:
     parts = urllib.parse.urlsplit(url)
     if "{collectionId}" not in url or not parts.hostname:
         raise SettingsError("ACCESS_CHECK_URL must be an https URL containing {collectionId}")
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback(parts.hostname):
         return url
     if parts.scheme != "https":
         raise SettingsError(
@@ -183,7 +193,7 @@ def _cdn_url(env: Mapping[str, str]) -> str:
     if not url:
         return url
     parts = urllib.parse.urlsplit(url)
-    local = parts.scheme == "http" and bool(parts.hostname) and _is_loopback(parts.hostname or "")
+    local = parts.scheme == "http" and bool(parts.hostname) and is_loopback(parts.hostname or "")
     if not (parts.scheme == "https" or local) or parts.path or parts.query:
         raise SettingsError("CDN_URL must be https://host (plain http only to a loopback address)")
     if not env.get("CDN_KEYS_PARAMETER", "").strip():
@@ -191,12 +201,19 @@ def _cdn_url(env: Mapping[str, str]) -> str:
     return url
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     # An address, not a name: a name is only as loopback as the resolver says.
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _loopback_webhooks(env: Mapping[str, str]) -> bool:
+    raw = env.get("WEBHOOK_HTTP_LOOPBACK", "").strip()
+    if raw not in ("", "allow", "deny"):
+        raise SettingsError(f"WEBHOOK_HTTP_LOOPBACK must be allow or deny, got {raw!r}")
+    return raw == "allow"
 
 
 def from_environment(env: Mapping[str, str]) -> Settings:
@@ -237,6 +254,12 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         cleanup_tombstone_retention_days=_int(env, "TOMBSTONE_RETENTION_DAYS", 30, minimum=0),
         cleanup_batch=_int(env, "CLEANUP_BATCH", 100),
         cleanup_budget_seconds=_int(env, "CLEANUP_BUDGET_SECONDS", 60),
+        events_queue=env.get("EVENTS_QUEUE", "").strip(),
+        event_bus=env.get("EVENT_BUS_NAME", "").strip(),
+        webhook_http_loopback=_loopback_webhooks(env),
+        webhook_timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_MS", 5000) / 1000,
+        webhook_retry_seconds=_int(env, "WEBHOOK_RETRY_SECONDS", 30),
+        webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),
     )
 
 

@@ -1,6 +1,7 @@
 """The processing log: one row per upload, newest first.
 
-A user reads their own rows (a Query on the `log` index). Admins may read one user's rows,
+A user reads their own rows (a Query on the `log` index), and a collection's owner the rows
+of its share links' guests (`user=link:{linkId}`). Admins may read one user's rows,
 or everyone's: those come from the `logByDay` index, one partition per UTC day, read newest
 day first, so even the all-users view is a bounded series of Queries, never a Scan. One
 request reads at most MAX_DAYS days; a page that ran out of days before it filled (even an
@@ -29,7 +30,7 @@ def list_uploads(access: Access, params: dict[str, str]) -> dict[str, Any]:
     user = params.get("user")
     if user is not None and not user.strip():
         raise Invalid("user must be a user id")
-    if everyone or user:
+    if everyone or (user and not _owns_link(access, user)):
         access.require_admin()
     if everyone:
         return _everyone(limit, status, params.get("cursor"))
@@ -40,6 +41,17 @@ def list_uploads(access: Access, params: dict[str, str]) -> dict[str, Any]:
         "uploads": [row.public() for row in page.items],
         "cursor": cursors.encode(page.next_key),
     }
+
+
+def _owns_link(access: Access, user: str) -> bool:
+    """A guest upload's uploader is its share link (`link:{linkId}`): the owner of the
+    link's collection reads its rows, as admins do."""
+    from chalicelib import collection, sharelinks
+
+    if not user.startswith("link:"):
+        return False
+    collection_id = sharelinks.collection_of(user.removeprefix("link:"))
+    return collection_id is not None and collection.owner_of(collection_id) == access.caller.id
 
 
 def _everyone(limit: int, status, cursor: str | None) -> dict[str, Any]:

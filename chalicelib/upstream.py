@@ -36,6 +36,15 @@ def check_url(template: str, collection_id: str) -> str:
 
 def status_of(url: str, authorization: str | None, deadline_seconds: float) -> int:
     """The status the upstream answers a GET of `url` with, within `deadline_seconds` in all."""
+    headers = {"Authorization": authorization} if authorization else {}
+    return exchange("GET", url, headers, None, deadline_seconds)
+
+
+def exchange(
+    method: str, url: str, headers: dict[str, str], body: bytes | None, deadline_seconds: float
+) -> int:
+    """The status a server answers one request with, within `deadline_seconds` in all, never
+    following a redirect (webhook deliveries are sent this way too)."""
     parts = urllib.parse.urlsplit(url)
     connection_class = (
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -44,12 +53,11 @@ def status_of(url: str, authorization: str | None, deadline_seconds: float) -> i
     target = parts.path or "/"
     if parts.query:
         target += f"?{parts.query}"
-    headers = {"Authorization": authorization} if authorization else {}
     answer: list[int] = []
 
     def ask() -> None:
         try:
-            connection.request("GET", target, headers=headers)
+            connection.request(method, target, body=body, headers=headers)
             answer.append(connection.getresponse().status)
         except (OSError, http.client.HTTPException):
             pass  # no status: the caller sees NoAnswer

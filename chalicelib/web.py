@@ -14,6 +14,9 @@ from chalice import Chalice, Response
 
 from chalicelib import access, errors, validation
 from chalicelib.access import Access
+from chalicelib.images import Caller
+
+GUEST = Caller(id="guest", name="guest")
 
 # What Chalice's Response takes as headers (a header may repeat as a list).
 Headers = dict[str, str | list[str]]
@@ -22,16 +25,24 @@ Headers = dict[str, str | list[str]]
 class View:
     """What a view gets: the caller and the request's parts, already checked."""
 
-    def __init__(self, app: Chalice, *, api_key: bool = False):
+    def __init__(self, app: Chalice, *, api_key: bool = False, guest: bool = False):
         request = app.current_request
         assert request is not None  # a view runs only inside a request
         self.request = request
-        self.caller = (access.caller_from_api_key if api_key else access.caller_from_context)(
-            request.context
-        )
+        if guest:
+            # A guest is no one: what it may do is the share link's (chalicelib.sharelinks).
+            self.caller = GUEST
+        else:
+            self.caller = (access.caller_from_api_key if api_key else access.caller_from_context)(
+                request.context
+            )
         self.params: dict[str, str] = dict(request.query_params or {})
         self.headers = request.headers
         self.access = Access(self.caller, self.headers.get("authorization"))
+
+    @property
+    def share_token(self) -> str | None:
+        return self.headers.get("x-share-token")
 
     def json(self) -> dict[str, Any]:
         return validation.json_object(self.request.raw_body)
@@ -66,14 +77,15 @@ class View:
         return raw.strip() == "*" or version in _tags(raw)
 
 
-def view(app: Chalice, *, api_key: bool = False) -> Callable:
-    """Wrap a route function f(view, **path) so it gets a View and its errors map to HTTP."""
+def view(app: Chalice, *, api_key: bool = False, guest: bool = False) -> Callable:
+    """Wrap a route function f(view, **path) so it gets a View and its errors map to HTTP.
+    A guest route has no authorizer: it reads a share link's token itself."""
 
     def decorate(function: Callable) -> Callable:
         @functools.wraps(function)
         def wrapper(**path: str) -> Any:
             try:
-                return function(View(app, api_key=api_key), **path)
+                return function(View(app, api_key=api_key, guest=guest), **path)
             except errors.ServiceError as error:
                 return errors.to_http(error)
 

@@ -29,7 +29,7 @@ DEVSERVER = str(ROOT / "devserver") + os.sep
 ENVIRONMENT_VARIABLE = "AWS_CALL_LOG"
 # Chalice's name of each Lambda function: app.py's handlers that are functions of their own;
 # every route runs in api_handler.
-FUNCTIONS = ("api_handler", "external_key", "handle_upload", "cleanup")
+FUNCTIONS = ("api_handler", "external_key", "handle_upload", "cleanup", "deliver_events")
 # A test that calls chalicelib directly: the module that is a function's entry point.
 ENTRY_MODULES = {"processing.py": "handle_upload", "cleanup.py": "cleanup"}
 

@@ -316,5 +316,89 @@ class Timer:
                 log.exception("scheduled handler raised")
 
 
+class QueuePump:
+    """Drains one SQS queue, handing each message to `deliver`; a message is deleted only
+    after `deliver` returned, so one that raises comes back after its visibility timeout,
+    as Lambda's SQS event source would retry it."""
+
+    def __init__(self, sqs: Any, queue_url: str, deliver: Callable[[dict], None], name: str):
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._deliver = deliver
+        self._name = name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "QueuePump":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                response = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=1,
+                    WaitTimeSeconds=1,
+                    VisibilityTimeout=10,
+                    AttributeNames=["All"],
+                )
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("receiving from %s failed", self._name)
+                self._stop.wait(1)
+                continue
+            for message in response.get("Messages", []):
+                try:
+                    self._deliver(message)
+                except Exception:
+                    log.exception("%s: the handler raised; the message will come back", self._name)
+                    continue
+                self._sqs.delete_message(
+                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+def sqs_event(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source gives a function for one message."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": os.environ.get("AWS_REGION", "us-east-1"),
+            }
+        ]
+    }
+
+
+class BusLog:
+    """The local bus consumer: every event the bus routed to its queue, one JSON object a
+    line in a file (tests read it), and a line on the console."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        envelope = json.loads(message["Body"])
+        with self._lock, self.path.open("a") as out:
+            out.write(json.dumps(envelope, sort_keys=True) + "\n")
+        log.info(
+            "bus: %s %s", envelope.get("detail-type"), envelope.get("detail", {}).get("imageId")
+        )
+
+
 if __name__ == "__main__":
     _die_at_the_first_read(json.loads(sys.argv[1]))

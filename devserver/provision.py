@@ -1,14 +1,15 @@
 """Creates the service's resources in the local moto server, from infra/template.yaml.
 
 What the template declares (bucket settings, table keys and indexes, user pool, app
-client, admins group, the upload failure queue) is created from the template's own
-properties, but for the bucket policy that refuses plain HTTP: moto holds every request
-to it as insecure (the local stack speaks HTTP on 127.0.0.1) and would refuse them all.
-What stands in for parts of the cloud that Chalice wires up on deploy (the S3 -> Lambda
-notification) is made here as S3 -> SQS, which the event pump drains; it sends
+client, admins group, the upload failure queue, the events queue and bus) is created from
+the template's own properties, but for the bucket policy that refuses plain HTTP: moto
+holds every request to it as insecure (the local stack speaks HTTP on 127.0.0.1) and would
+refuse them all. What stands in for parts of the cloud that Chalice wires up on deploy (the
+S3 -> Lambda notification) is made here as S3 -> SQS, which the event pump drains; it sends
 an event that failed every try to the failure queue, as Lambda's on-failure destination
-does. The template's log groups and alarms are not made: locally the logs go to the
-console, and no CloudWatch watches them.
+does. The bus gets a rule to a queue that the devserver's bus consumer drains, standing in
+for the systems subscribed to it. The template's log groups and alarms are not made:
+locally the logs go to the console, and no CloudWatch watches them.
 """
 
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ class Outputs:
     queue_url: str
     region: str
     failure_queue_url: str = ""
+    events_queue: str = ""
+    events_queue_url: str = ""
+    event_bus: str = ""
+    bus_consumer_url: str = ""
 
 
 def _client(service: str, endpoint: str | None, region: str) -> Any:
@@ -80,20 +85,57 @@ def provision(endpoint: str | None, region: str, stage: str = "local") -> Output
     queue_url = connect_uploads_to_queue(
         _client("s3", endpoint, region), _client("sqs", endpoint, region), bucket, stage
     )
-    _, failures_props = cfn.resource(template, "AWS::SQS::Queue")
+    sqs = _client("sqs", endpoint, region)
     failures = create_queue(
-        _client("sqs", endpoint, region), cfn.resolve(failures_props, parameters, resources)
+        sqs, cfn.resolve(cfn.properties(template, "UploadFailures"), parameters, resources)
     )
-    return Outputs(bucket, table, pool["Id"], pool["Arn"], client_id, queue_url, region, failures)
+    events_queue = cfn.resolve(cfn.properties(template, "EventsQueue"), parameters, resources)
+    events_queue_url = create_queue(sqs, events_queue)
+    _, bus_props = cfn.resource(template, "AWS::Events::EventBus")
+    bus = cfn.resolve(bus_props, parameters, resources)["Name"]
+    bus_events = _client("events", endpoint, region)
+    bus_events.create_event_bus(Name=bus)
+    consumer_url = subscribe_local_consumer(bus_events, sqs, bus, stage)
+    return Outputs(
+        bucket,
+        table,
+        pool["Id"],
+        pool["Arn"],
+        client_id,
+        queue_url,
+        region,
+        failures,
+        events_queue["QueueName"],
+        events_queue_url,
+        bus,
+        consumer_url,
+    )
 
 
 def create_queue(sqs: Any, props: dict[str, Any]) -> str:
+    """A queue as the template declares it (its attributes as SQS spells them)."""
     attributes = {
         name: str(props[name]).lower() if isinstance(props[name], bool) else str(props[name])
-        for name in ("MessageRetentionPeriod", "SqsManagedSseEnabled")
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled")
         if name in props
     }
     return sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)["QueueUrl"]
+
+
+def subscribe_local_consumer(events: Any, sqs: Any, bus: str, stage: str) -> str:
+    """What stands in for the systems that subscribe to the bus in the cloud: a rule sending
+    every event of the service to a queue, which the devserver's bus consumer drains."""
+    url = sqs.create_queue(QueueName=f"image-service-{stage}-bus-consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="local-consumer", EventBusName=bus, EventPattern='{"source": ["image-service"]}'
+    )
+    events.put_targets(
+        Rule="local-consumer", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}]
+    )
+    return url
 
 
 def create_bucket(s3: Any, name: str, props: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from devserver import cdn, gateway, moto_fixes, provision
 from devserver import template as cfn
-from devserver.events import EventPump, Retries, Timer
+from devserver.events import BusLog, EventPump, QueuePump, Retries, Timer, sqs_event
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_FILE = str(ROOT / ".devserver" / "state.json")
@@ -118,8 +118,14 @@ def start(
             "USER_POOL_ARN": outputs.user_pool_arn,
             "APP_CLIENT_ID": outputs.app_client_id,
             "CLEANUP_RATE_MINUTES": "1",
+            "EVENTS_QUEUE": outputs.events_queue,
+            "EVENT_BUS_NAME": outputs.event_bus,
         }
     )
+    # Webhook receivers of a developer (and of the tests) listen on this machine over plain
+    # http; no deployed stage allows that. Retries come after seconds, not minutes.
+    os.environ.setdefault("WEBHOOK_HTTP_LOOPBACK", "allow")
+    os.environ.setdefault("WEBHOOK_RETRY_SECONDS", "1")
     edge = None
     if with_cdn:
         edge = cdn.listen(host)
@@ -175,6 +181,19 @@ def start(
         _retries(outputs),
         drop=drop,
     ).start()
+    events_arn = sqs.get_queue_attributes(
+        QueueUrl=outputs.events_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    deliver = _handler(app_module, "sqs")
+    deliveries = QueuePump(
+        sqs,
+        outputs.events_queue_url,
+        lambda message: deliver(sqs_event(message, events_arn), _context("deliver_events")()),
+        "deliver-events",
+    ).start()
+    bus_log = BusLog(Path(state_file).parent / "bus-events.jsonl")
+    bus_log.path.unlink(missing_ok=True)
+    consumer = QueuePump(sqs, outputs.bus_consumer_url, bus_log, "bus-consumer").start()
     timer = Timer(
         _handler(app_module, "schedule"), cleanup_interval, _context("cleanup", 512, 300)
     ).start()
@@ -190,6 +209,7 @@ def start(
         "eventQueueUrl": outputs.queue_url,
         "failureQueueUrl": outputs.failure_queue_url,
         "users": {name: provision.DEMO_PASSWORD for name in provision.DEMO_USERS},
+        "busLog": str(bus_log.path),
         "cdn": os.environ.get("CDN_URL", "") if with_cdn else "",
         "cdnDistributionId": os.environ.get("CDN_DISTRIBUTION_ID", "") if with_cdn else "",
         "cdnKeysParameter": os.environ.get("CDN_KEYS_PARAMETER", "") if with_cdn else "",
@@ -209,7 +229,7 @@ def start(
         outputs,
         app_module,
         pump,
-        [stop_server, *workers, pump.stop, timer.stop],
+        [stop_server, *workers, pump.stop, deliveries.stop, consumer.stop, timer.stop],
         moto.stop,
         [forget_state, lambda: shutil.rmtree(objects, ignore_errors=True)],
         cdn=state["cdn"],
@@ -238,10 +258,10 @@ def _retries(outputs: provision.Outputs) -> Retries:
 
 
 def _handler(app_module: Any, kind: str) -> Any:
-    """The app's handler for S3 events or for the schedule, found in its event sources."""
-    from chalice.app import S3EventConfig, ScheduledEventConfig
+    """The app's handler for S3 events, SQS messages or the schedule, from its event sources."""
+    from chalice.app import S3EventConfig, ScheduledEventConfig, SQSEventConfig
 
-    wanted = S3EventConfig if kind == "s3" else ScheduledEventConfig
+    wanted = {"s3": S3EventConfig, "sqs": SQSEventConfig, "schedule": ScheduledEventConfig}[kind]
     for source in app_module.app.event_sources:
         if isinstance(source, wanted):
             return getattr(app_module, source.handler_string.rsplit(".", 1)[1])

@@ -132,6 +132,11 @@ def resource(
     return found[0]
 
 
+def properties(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """A resource's raw properties, by logical id (of a type the template has several of)."""
+    return template["Resources"][logical_id].get("Properties", {})
+
+
 def resources_of(
     template: dict[str, Any], resource_type: str, holds: dict[str, bool] | None = None
 ) -> list[tuple[str, dict[str, Any]]]:

@@ -24,6 +24,7 @@ from imgsvc.client import (
     ApiError,
     Client,
     NotSignedIn,
+    content_type_of,
     forget_credentials,
     load_credentials,
     save_credentials,
@@ -280,7 +281,11 @@ def collections_create(client: Client, args: argparse.Namespace, out: Output) ->
 
 def _collection_lines(found: dict[str, Any]) -> list[str]:
     lines = [f"{found['id']}  {found['name']}  (owner {found['ownerName'] or found['ownerId']})"]
-    lines += [f"  member {member['userId']}" for member in found["members"]]
+    lines += [
+        f"  member {member['userId']}"
+        + (f"  ({member['username']})" if member.get("username") else "")
+        for member in found["members"]
+    ]
     return lines
 
 
@@ -291,7 +296,8 @@ def collections_show(client: Client, args: argparse.Namespace, out: Output) -> i
 
 
 def collections_add(client: Client, args: argparse.Namespace, out: Output) -> int:
-    found = client.call("POST", f"/collections/{args.id}/members", json={"userId": args.user})
+    body = {"username": args.user} if args.name else {"userId": args.user}
+    found = client.call("POST", f"/collections/{args.id}/members", json=body)
     out.show(found, _collection_lines(found))
     return OK
 
@@ -307,6 +313,100 @@ def collections_images(client: Client, args: argparse.Namespace, out: Output) ->
         client, f"/collections/{args.id}/images", _page_params(args), "images", args.all
     )
     out.show(images, [_line(image) for image in images] or ["no images"])
+    return OK
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str) -> int:
+    """7d, 12h, 30m or 90s as seconds."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit():
+        raise Usage(f"--expires takes a number and a unit (s, m, h, d), e.g. 7d; not {text!r}")
+    return int(number) * _UNITS[unit]
+
+
+def _link_line(link: dict[str, Any]) -> str:
+    uses = f"{link['useCount']}" + (f"/{link['maxUses']}" if link.get("maxUses") else "")
+    line = f"{link['linkId']}  {link['scope']:<6} {link['label']:<20} used {uses}×"
+    if link["scope"] == "upload":
+        line += f"  uploads {link['uploadCount']}/{link['maxUploads']}"
+        line += f"  bytes {link['uploadBytes']}/{link['maxBytes']}"
+    if link.get("revokedAt"):
+        return line + f"  revoked {link['revokedAt']}"
+    return line + f"  expires {link['expiresAt']}"
+
+
+def links_create(client: Client, args: argparse.Namespace, out: Output) -> int:
+    body: dict[str, Any] = {"scope": args.scope, "expiresInSeconds": _seconds(args.expires)}
+    for name, value in (
+        ("label", args.label),
+        ("maxUses", args.max_uses),
+        ("maxUploads", args.max_uploads),
+        ("maxBytes", args.max_bytes),
+    ):
+        if value is not None:
+            body[name] = value
+    link = client.call("POST", f"/collections/{args.collection}/links", json=body)
+    # The token rides in the fragment, which browsers never send to any server.
+    link["pageUrl"] = f"{client.api}/#share={link['token']}"
+    out.show(
+        link,
+        [_link_line(link), f"token (shown once): {link['token']}", f"open: {link['pageUrl']}"],
+    )
+    return OK
+
+
+def links_list(client: Client, args: argparse.Namespace, out: Output) -> int:
+    links = client.call("GET", f"/collections/{args.collection}/links")["links"]
+    out.show(links, [_link_line(link) for link in links] or ["no links"])
+    return OK
+
+
+def links_revoke(client: Client, args: argparse.Namespace, out: Output) -> int:
+    client.call("DELETE", f"/collections/{args.collection}/links/{args.link}")
+    out.show({"revoked": args.link}, f"revoked {args.link}")
+    return OK
+
+
+def _share_token(args: argparse.Namespace) -> str:
+    token = args.token or os.environ.get("IMGSVC_SHARE_TOKEN", "")
+    if "#share=" in token:
+        token = token.split("#share=", 1)[1]
+    if not token:
+        raise Usage("give the share link's token (or its page URL), or set $IMGSVC_SHARE_TOKEN")
+    return token
+
+
+def shared_show(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """What a share link opens, as its guest sees it (no sign-in)."""
+    headers = {"X-Share-Token": _share_token(args)}
+    found = client.call("GET", "/shared", auth=False, headers=headers)
+    images = client.call("GET", "/shared/images", auth=False, headers=headers)["images"]
+    found["images"] = images
+    lines = [f"{found['collection']['name']}  ({found['scope']} link)"]
+    lines += [
+        f"  {image['id']}  {image['width']}×{image['height']}  {image['title']}" for image in images
+    ]
+    out.show(found, lines)
+    return OK
+
+
+def shared_upload(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """Upload into a shared collection as a guest of an upload link (no sign-in)."""
+    headers = {"X-Share-Token": _share_token(args)}
+    done = []
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise Usage(f"cannot read {name}")
+        content_type = content_type_of(path)
+        body = {"filename": path.name, "contentType": content_type, "bytes": path.stat().st_size}
+        made = client.call("POST", "/shared/images", auth=False, headers=headers, json=body)
+        client.send(made["upload"], path, content_type)
+        done.append(made["image"])
+    out.show(done, [f"{image['id']}  sent {image['filename']}" for image in done])
     return OK
 
 
@@ -330,6 +430,39 @@ def keys_list(client: Client, args: argparse.Namespace, out: Output) -> int:
 def keys_revoke(client: Client, args: argparse.Namespace, out: Output) -> int:
     client.call("DELETE", f"/admin/api-keys/{args.id}")
     out.show({"revoked": args.id}, f"revoked {args.id}")
+    return OK
+
+
+def webhooks_add(client: Client, args: argparse.Namespace, out: Output) -> int:
+    hook = client.call("POST", f"/admin/api-keys/{args.key}/webhooks", json={"url": args.url})
+    out.show(
+        hook,
+        [f"{hook['webhookId']}  {hook['url']}", f"signing secret (shown once): {hook['secret']}"],
+    )
+    return OK
+
+
+def webhooks_list(client: Client, args: argparse.Namespace, out: Output) -> int:
+    hooks = client.call("GET", f"/admin/api-keys/{args.key}/webhooks")["webhooks"]
+    out.show(hooks, [f"{hook['webhookId']}  {hook['url']}" for hook in hooks] or ["no webhooks"])
+    return OK
+
+
+def webhooks_remove(client: Client, args: argparse.Namespace, out: Output) -> int:
+    client.call("DELETE", f"/admin/api-keys/{args.key}/webhooks/{args.webhook}")
+    out.show({"removed": args.webhook}, f"removed {args.webhook}")
+    return OK
+
+
+def webhooks_deliveries(client: Client, args: argparse.Namespace, out: Output) -> int:
+    path = f"/admin/api-keys/{args.key}/webhooks/{args.webhook}/deliveries"
+    tries = client.call("GET", path)["deliveries"]
+    lines = [
+        f"{t['at']}  {t['eventType']:<14} {t['eventId']}  try {t['attempt']}  "
+        + ("delivered" if t["delivered"] else f"failed: {t['error']}")
+        for t in tries
+    ]
+    out.show(tries, lines or ["no deliveries yet"])
     return OK
 
 
@@ -436,15 +569,40 @@ def _parser() -> argparse.ArgumentParser:
     found.add_argument("--description")
     found = command("show", collections_show, "a collection and its members", sub)
     found.add_argument("id")
-    found = command("add-member", collections_add, "add a member (their user id)", sub)
+    found = command("add-member", collections_add, "add a member (user id, or --name)", sub)
     found.add_argument("id")
     found.add_argument("user")
+    found.add_argument("--name", action="store_true", help="USER is a user name, not an id")
     found = command("remove-member", collections_remove, "remove a member", sub)
     found.add_argument("id")
     found.add_argument("user")
     found = command("images", collections_images, "a collection's images", sub)
     found.add_argument("id")
     paged(found)
+
+    group = commands.add_parser("links", help="share links of a collection (its owner)")
+    sub = group.add_subparsers(required=True, metavar="COMMAND")
+    found = command("create", links_create, "make a link (its token is shown once)", sub)
+    found.add_argument("collection")
+    found.add_argument("--scope", choices=("view", "upload"), default="view")
+    found.add_argument("--expires", default="7d", help="how long it works: 90s, 30m, 12h, 7d")
+    found.add_argument("--label")
+    found.add_argument("--max-uses", type=int, help="guest requests allowed")
+    found.add_argument("--max-uploads", type=int, help="upload links: uploads allowed")
+    found.add_argument("--max-bytes", type=int, help="upload links: bytes allowed in all")
+    found = command("list", links_list, "a collection's links, with use counts", sub)
+    found.add_argument("collection")
+    found = command("revoke", links_revoke, "revoke a link", sub)
+    found.add_argument("collection")
+    found.add_argument("link")
+
+    group = commands.add_parser("shared", help="a share link, as its guest (no sign-in)")
+    sub = group.add_subparsers(required=True, metavar="COMMAND")
+    found = command("show", shared_show, "the collection and ready images a link shows", sub)
+    found.add_argument("token", nargs="?", help="the token or page URL ($IMGSVC_SHARE_TOKEN)")
+    found = command("upload", shared_upload, "upload files with an upload link", sub)
+    found.add_argument("token", help="the token or page URL")
+    found.add_argument("files", nargs="+", metavar="FILE")
 
     group = commands.add_parser("keys", help="API keys (admins)")
     sub = group.add_subparsers(required=True, metavar="COMMAND")
@@ -453,4 +611,18 @@ def _parser() -> argparse.ArgumentParser:
     command("list", keys_list, "every key", sub)
     found = command("revoke", keys_revoke, "revoke a key", sub)
     found.add_argument("id")
+
+    group = commands.add_parser("webhooks", help="webhooks of an API key (admins)")
+    sub = group.add_subparsers(required=True, metavar="COMMAND")
+    found = command("add", webhooks_add, "register a URL for every event (ready, failed...)", sub)
+    found.add_argument("key", help="the API key's id")
+    found.add_argument("url")
+    found = command("list", webhooks_list, "a key's webhooks", sub)
+    found.add_argument("key")
+    found = command("remove", webhooks_remove, "remove a webhook", sub)
+    found.add_argument("key")
+    found.add_argument("webhook")
+    found = command("deliveries", webhooks_deliveries, "a webhook's delivery attempts", sub)
+    found.add_argument("key")
+    found.add_argument("webhook")
     return parser

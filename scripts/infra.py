@@ -33,6 +33,8 @@ OUTPUT_VARIABLES = {
     "UserPoolId": "USER_POOL_ID",
     "UserPoolArn": "USER_POOL_ARN",
     "AppClientId": "APP_CLIENT_ID",
+    "EventsQueueName": "EVENTS_QUEUE",
+    "EventBusName": "EVENT_BUS_NAME",
 }
 # The CDN stage option's outputs, when the stack has it (both public key slots empty: none).
 CDN_OUTPUT_VARIABLES = {"CdnUrl": "CDN_URL", "CdnDistributionId": "CDN_DISTRIBUTION_ID"}
@@ -66,6 +68,7 @@ FUNCTIONS = {
     "external_key": "-external_key",
     "handle_upload": "-handle_upload",
     "cleanup": "-cleanup",
+    "deliver_events": "-deliver_events",
 }
 UPLOAD_FUNCTION = "handle_upload"
 # What each function's code does to objects (tests/deploy/test_policy.py holds each to it):
@@ -93,6 +96,8 @@ OBJECT_GRANTS = {
         "variants/": ["s3:PutObject", "s3:DeleteObject"],
         "renders/": ["s3:DeleteObject"],
     },
+    # Events and webhook deliveries touch no object.
+    "deliver_events": {},
 }
 # Functions that list the bucket (and so may be told 404, not 403, for a missing key).
 LISTS_BUCKET = {"api_handler", "handle_upload", "cleanup"}
@@ -124,10 +129,20 @@ ITEM_GRANTS = {
         "dynamodb:BatchWriteItem",
         "dynamodb:Query",
     ],
+    # Webhooks of active keys (the byOwner index, then one BatchGetItem of their keys), a
+    # webhook and its key before each attempt (GetItem), the attempt's record (PutItem).
+    "deliver_events": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
 }
-QUERIES_INDEXES = {"api_handler", "handle_upload", "cleanup"}
+QUERIES_INDEXES = {"api_handler", "handle_upload", "cleanup", "deliver_events"}
 # The CDN stage option's signing keys and invalidations: the API signs links and deletes.
 USES_CDN = {"api_handler"}
+# Adding a collection member by user name looks the name up (one user).
+LOOKS_UP_USERS = {"api_handler"}
+# Queue an event (a verdict, a delete) or a webhook's next attempt on the events queue.
+QUEUES_EVENTS = {"api_handler", "handle_upload", "cleanup", "deliver_events"}
+# Takes the events queue (its event source mapping receives and deletes with the function's
+# role) and puts each event on the bus.
+EVENTS_FUNCTION = "deliver_events"
 
 
 def function_name(stage: str, handler: str) -> str:
@@ -151,6 +166,10 @@ def policy_document(
     region: str,
     account: str,
     distribution_id: str = "*",
+    *,
+    user_pool_arn: str,
+    events_queue: str,
+    event_bus: str,
 ) -> dict[str, Any]:
     """Exactly what one function's code does, on this stage's bucket and table in its region
     and account (tests/deploy/test_policy.py holds each function to that).
@@ -227,6 +246,40 @@ def policy_document(
                 "Resource": [failure_queue_arn(stage, region, account)],
             }
         )
+    if handler in LOOKS_UP_USERS:
+        statements.append(
+            {
+                "Sid": "Users",
+                "Effect": "Allow",
+                "Action": ["cognito-idp:AdminGetUser"],
+                "Resource": [user_pool_arn],
+            }
+        )
+    events_queue_arn = f"arn:aws:sqs:{region}:{account}:{events_queue}"
+    if handler in QUEUES_EVENTS:
+        statements.append(
+            {
+                "Sid": "EventsQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Resource": [events_queue_arn],
+            }
+        )
+    if handler == EVENTS_FUNCTION:
+        statements += [
+            {
+                "Sid": "EventsQueueSource",
+                "Effect": "Allow",
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                "Resource": [events_queue_arn],
+            },
+            {
+                "Sid": "EventBus",
+                "Effect": "Allow",
+                "Action": ["events:PutEvents"],
+                "Resource": [f"arn:aws:events:{region}:{account}:event-bus/{event_bus}"],
+            },
+        ]
     if handler in USES_CDN:
         statements += [
             {
@@ -262,7 +315,18 @@ def policy_documents(
     region, account = region_and_account(environment["USER_POOL_ARN"])
     bucket, table = environment["BUCKET_NAME"], environment["TABLE_NAME"]
     return {
-        handler: policy_document(stage, handler, bucket, table, region, account, distribution_id)
+        handler: policy_document(
+            stage,
+            handler,
+            bucket,
+            table,
+            region,
+            account,
+            distribution_id,
+            user_pool_arn=environment["USER_POOL_ARN"],
+            events_queue=environment["EVENTS_QUEUE"],
+            event_bus=environment["EVENT_BUS_NAME"],
+        )
         for handler in FUNCTIONS
     }
 

@@ -8,7 +8,8 @@ checkout's .chalice/ is never written), it runs what a user runs, unchanged:
 1. `make infra STAGE=rehearsal` (CloudFormation: bucket, table, user pool);
 2. `chalice deploy --stage rehearsal`, and checks what the account then holds, read back
    the way the cloud would answer: each Lambda's runtime, memory, timeout, handler and
-   environment; the S3 notification on uploads/ to handle_upload; the schedule; the REST API
+   environment; the S3 notification on uploads/ to handle_upload; the events queue's
+   mapping to deliver_events; the schedule; the REST API
    with its Cognito and API-key authorizers and binary media types; each role's policy;
 3. `chalice deploy` again: nothing changes and nothing is duplicated;
 4. `chalice delete --stage rehearsal` and `scripts/infra.py delete --stage rehearsal`,
@@ -48,6 +49,7 @@ FUNCTIONS = {
     "handle_upload": f"{APP_NAME}-{STAGE}-handle_upload",
     "cleanup": f"{APP_NAME}-{STAGE}-cleanup",
     "external_key": f"{APP_NAME}-{STAGE}-external_key",
+    "deliver_events": f"{APP_NAME}-{STAGE}-deliver_events",
 }
 HANDLERS = {name: "app.app" if name == "api_handler" else f"app.{name}" for name in FUNCTIONS}
 ADMIN = "first-admin"
@@ -385,6 +387,17 @@ def check_deployment(report: Report, account: Account, project: Path) -> dict[st
         s["Principal"]["Service"] for s in held["permissions"].get(FUNCTIONS["handle_upload"], [])
     }
     report.check("s3.amazonaws.com" in principals, "handle_upload may be invoked by S3", principals)
+    mappings = [
+        mapping
+        for mapping in account.lambda_.list_event_source_mappings()["EventSourceMappings"]
+        if mapping["FunctionArn"] == arns["deliver_events"]
+    ]
+    queues = [mapping["EventSourceArn"].rsplit(":", 1)[1] for mapping in mappings]
+    report.check(
+        queues == [environment["EVENTS_QUEUE"]],
+        f"SQS: {environment['EVENTS_QUEUE']} -> deliver_events",
+        mappings,
+    )
     rate = f"rate({environment['CLEANUP_RATE_MINUTES']} minutes)"
     scheduled = [r for r in held["rules"].values() if arns["cleanup"] in r["targets"]]
     report.check(

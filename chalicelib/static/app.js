@@ -6,6 +6,7 @@ import * as collections from "./collections.js";
 import * as detail from "./detail.js";
 import { $, $$, announce, copyText } from "./dom.js";
 import { Gallery, labelOf } from "./gallery.js";
+import * as guest from "./guest.js";
 import * as keys from "./keys.js";
 import * as log from "./log.js";
 import * as session from "./session.js";
@@ -207,6 +208,13 @@ document.addEventListener("DOMContentLoaded", async () => {
   // A file dropped just beside a drop zone must not make the browser navigate away to it.
   window.addEventListener("dragover", (event) => event.preventDefault());
   window.addEventListener("drop", (event) => event.preventDefault());
+  const shareToken = guest.tokenIn(location.hash);
+  if (shareToken) {
+    // A share link's page: a guest, not a user; nothing of the signed-in page starts.
+    await guest.start(shareToken);
+    document.body.dataset.ready = "true";
+    return;
+  }
   try {
     const response = await fetch("config");
     if (!response.ok) throw new Error(`config: ${response.status}`);

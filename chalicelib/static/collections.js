@@ -1,9 +1,11 @@
 // Collections: make one, see mine, open one to see its photos and upload into it, and (its
-// owner) add and remove members. Members are named by user id: each person finds theirs
-// under "Your account".
+// owner) add and remove members, by user name (or by the user id each person finds under
+// "Your account"), and manage its share links (links.js).
 import { api, messageOf, path } from "./api.js";
 import { $, announce, element, timeElement } from "./dom.js";
+import * as links from "./links.js";
 
+const SUB = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 let whoAmI = () => null;
 let gallery = null;   // the open collection's gallery
 let opened = null;    // the open collection, as last read
@@ -14,6 +16,7 @@ export function configure(currentUser, collectionGallery) {
   $("#collection-form").addEventListener("submit", create);
   $("#member-form").addEventListener("submit", addMember);
   $("#collection-back").addEventListener("click", () => { close(); load(); });
+  links.configure();
 }
 
 function close() {
@@ -62,7 +65,7 @@ function showMembers(found) {
     const role = member.userId === found.ownerId ? "owner" : "member";
     const parts = member.userId === me.sub
       ? [element("span", { class: "member-you", text: "You" }), element("span", { class: "muted", text: role })]
-      : [element("span", { class: "member-id", text: member.userId }), element("span", { class: "muted", text: role })];
+      : [element("span", { class: "member-id", text: member.username || member.userId }), element("span", { class: "muted", text: role })];
     if (owner && member.userId !== found.ownerId) {
       const remove = element("button", { type: "button", class: "quiet small", text: "Remove",
                                          "aria-label": `Remove ${member.userId}` });
@@ -86,6 +89,7 @@ export async function open(collectionId) {
     timeElement(opened.createdAt));
   $("#member-message").textContent = "";
   showMembers(opened);
+  await links.show(opened, opened.ownerId === whoAmI().sub);
   gallery.collectionId = opened.id;
   await gallery.load(true);
   $("#collection-title").focus();
@@ -93,11 +97,17 @@ export async function open(collectionId) {
 
 async function addMember(event) {
   event.preventDefault();
-  const userId = $("#member-id").value.trim();
-  const added = await api("POST", `collections/${path(opened.id)}/members`, { userId });
-  if (!added.ok) { $("#member-message").textContent = `Not added: ${messageOf(added)}`; return; }
+  const who = $("#member-id").value.trim();
+  // A user id is the pool's sub, a UUID; anything else is a user name, looked up by the service.
+  const body = SUB.test(who) ? { userId: who } : { username: who };
+  const added = await api("POST", `collections/${path(opened.id)}/members`, body);
+  if (!added.ok) {
+    $("#member-message").textContent = added.status === 404 && body.username
+      ? `Not added: there is no user named ${who}.` : `Not added: ${messageOf(added)}`;
+    return;
+  }
   $("#member-id").value = "";
-  $("#member-message").textContent = `${userId} can now see and add to this collection.`;
+  $("#member-message").textContent = `${who} can now see and add to this collection.`;
   opened = added.data;
   showMembers(opened);
 }

@@ -30,6 +30,8 @@ def resources(monkeypatch):
             "USER_POOL_ID": outputs.user_pool_id,
             "USER_POOL_ARN": outputs.user_pool_arn,
             "APP_CLIENT_ID": outputs.app_client_id,
+            "EVENTS_QUEUE": outputs.events_queue,
+            "EVENT_BUS_NAME": outputs.event_bus,
         }.items():
             monkeypatch.setenv(name, value)
         settings.get.cache_clear()

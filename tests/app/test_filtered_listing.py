@@ -22,7 +22,7 @@ def _seed(collection_id: str) -> set[str]:
     failed = set()
     with aws.table().batch_writer() as batch:
         for n in range(IMAGES):
-            image, upload = image_operations._new_image(
+            image, upload = image_operations.new_image(
                 ALICE, filename=f"{n}.jpg", content_type="image/jpeg"
             )
             at = f"2026-11-{1 + n // 20:02}T10:{n % 60:02}:{n % 59:02}.{n:03}Z"

@@ -13,7 +13,7 @@ ADMIN = Caller(id="admin-sub", name="admin", groups=frozenset({"admins"}))
 
 
 def _upload_made_on(day: date, filename: str = "old.jpg") -> str:
-    image, upload = image_operations._new_image(ALICE, filename=filename, content_type="image/jpeg")
+    image, upload = image_operations.new_image(ALICE, filename=filename, content_type="image/jpeg")
     at = f"{day.isoformat()}T12:00:00.000Z"
     records.create(replace(image, createdAt=at, updatedAt=at), replace(upload, createdAt=at))
     return image.id

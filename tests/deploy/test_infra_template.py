@@ -28,6 +28,7 @@ POOL_OUTPUTS = {
     "UserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abcdefghi",
     "AppClientId": "1234567890abcdefghijklmnop",
 }
+EVENT_OUTPUTS = {"EventsQueueName": "q-1", "EventBusName": "bus-1"}
 
 
 def test_cfn_lint_passes_on_the_template():
@@ -55,6 +56,7 @@ def test_a_stage_with_the_cdn_gets_its_url_keys_and_a_policy_for_its_distributio
         "BucketName": "b-1",
         "TableName": "t-1",
         **POOL_OUTPUTS,
+        **EVENT_OUTPUTS,
         "CdnUrl": "https://d111111abcdef8.cloudfront.net",
         "CdnDistributionId": "E2EXAMPLE",
     }
@@ -76,7 +78,8 @@ def test_a_stage_with_the_cdn_gets_its_url_keys_and_a_policy_for_its_distributio
     }
     assert not upload_sids & {"CdnKeys", "CdnInvalidations"}
     # Without the option again, the stage's links are presigned S3 GETs.
-    infra.write_stage("dev", {"BucketName": "b-1", "TableName": "t-1", **POOL_OUTPUTS}, chalice_dir)
+    outputs = {"BucketName": "b-1", "TableName": "t-1", **POOL_OUTPUTS, **EVENT_OUTPUTS}
+    infra.write_stage("dev", outputs, chalice_dir)
     environment = json.loads((chalice_dir / "config.json").read_text())["stages"]["dev"][
         "environment_variables"
     ]
@@ -189,7 +192,12 @@ def test_deploying_again_updates_the_same_stack(cloudformation):
 
 
 def test_the_pool_outputs_become_the_stage_environment(chalice_dir):
-    outputs = {"BucketName": "b-1", "TableName": "t-1", **POOL_OUTPUTS}
+    outputs = {
+        "BucketName": "b-1",
+        "TableName": "t-1",
+        **EVENT_OUTPUTS,
+        **POOL_OUTPUTS,
+    }
 
     infra.write_stage("dev", outputs, chalice_dir)
 
@@ -202,6 +210,8 @@ def test_the_pool_outputs_become_the_stage_environment(chalice_dir):
         "USER_POOL_ID": POOL_OUTPUTS["UserPoolId"],
         "USER_POOL_ARN": POOL_OUTPUTS["UserPoolArn"],
         "APP_CLIENT_ID": POOL_OUTPUTS["AppClientId"],
+        "EVENTS_QUEUE": "q-1",
+        "EVENT_BUS_NAME": "bus-1",
     }
 
 
@@ -241,7 +251,9 @@ def test_each_stage_keeps_its_logs_as_long_as_it_says_and_alarms_notify_its_topi
         if spec["Type"] == "AWS::Logs::LogGroup"
     ]
 
-    assert [(g.name, g.value) for g in groups] == [("Ref", "LogRetentionDays")] * 4
+    assert [(g.name, g.value) for g in groups] == [("Ref", "LogRetentionDays")] * len(
+        infra.FUNCTIONS
+    )
     parameters = infra.stack_parameters("prod", chalice_dir)
     assert (parameters["LogRetentionDays"], parameters["AlarmTopicArn"]) == ("365", "arn:aws:sns:t")
 

@@ -106,6 +106,12 @@ def test_only_the_package_boto3_and_the_standard_library_are_on_the_path(run):
 def test_each_function_peaks_below_its_memory_setting(run):
     functions = run["package"]["functions"]
 
-    assert set(functions) == {"api_handler", "handle_upload", "cleanup", "external_key"}
+    assert set(functions) == {
+        "api_handler",
+        "handle_upload",
+        "cleanup",
+        "external_key",
+        "deliver_events",
+    }
     for name, facts in functions.items():
         assert 0 < facts["peak_rss_mb"] < facts["memory_mb"], (name, facts)

@@ -28,7 +28,7 @@ def _facts_declared(template: dict[str, Any]) -> dict[str, Any]:
     _, pool = cfn.resource(template, "AWS::Cognito::UserPool")
     _, client = cfn.resource(template, "AWS::Cognito::UserPoolClient")
     _, group = cfn.resource(template, "AWS::Cognito::UserPoolGroup")
-    _, queue = cfn.resource(template, "AWS::SQS::Queue")
+    queue = cfn.properties(template, "UploadFailures")
     bucket, table, pool, client, group, queue = (
         cfn.resolve(props, parameters, names)
         for props in (bucket, table, pool, client, group, queue)
@@ -80,6 +80,20 @@ def _facts_declared(template: dict[str, Any]) -> dict[str, Any]:
         "client.auth_flows": sorted(client["ExplicitAuthFlows"]),
         "client.secret": bool(client.get("GenerateSecret", False)),
         "groups": [group["GroupName"]],
+        **_events_declared(template, parameters, names),
+    }
+
+
+def _events_declared(template, parameters, names) -> dict[str, Any]:
+    queue = cfn.properties(template, "EventsQueue")
+    _, bus = cfn.resource(template, "AWS::Events::EventBus")
+    queue, bus = (cfn.resolve(props, parameters, names) for props in (queue, bus))
+    return {
+        "events.queue": queue["QueueName"],
+        "events.visibility": int(queue["VisibilityTimeout"]),
+        "events.retention": int(queue["MessageRetentionPeriod"]),
+        "events.sse": bool(queue["SqsManagedSseEnabled"]),
+        "events.bus": bus["Name"],
     }
 
 
@@ -145,6 +159,22 @@ def _facts_created(outputs: provision.Outputs) -> dict[str, Any]:
         "client.auth_flows": sorted(client.get("ExplicitAuthFlows", [])),
         "client.secret": "ClientSecret" in client,
         "groups": sorted(group["GroupName"] for group in groups),
+        **_events_created(outputs),
+    }
+
+
+def _events_created(outputs: provision.Outputs) -> dict[str, Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=outputs.events_queue_url, AttributeNames=["All"]
+    )["Attributes"]
+    bus = boto3.client("events", region_name=REGION).describe_event_bus(Name=outputs.event_bus)
+    return {
+        "events.queue": outputs.events_queue,
+        "events.visibility": int(attributes["VisibilityTimeout"]),
+        "events.retention": int(attributes["MessageRetentionPeriod"]),
+        "events.sse": attributes.get("SqsManagedSseEnabled") == "true",
+        "events.bus": bus["Name"],
     }
 
 
@@ -199,6 +229,11 @@ def test_the_comparison_sees_every_setting_it_claims_to(created):
         "client.auth_flows",
         "client.secret",
         "groups",
+        "events.queue",
+        "events.visibility",
+        "events.retention",
+        "events.sse",
+        "events.bus",
     }
     assert set(created["table.indexes"]) == {
         "byOwner",
@@ -223,6 +258,7 @@ PROVISIONED = {
     "AWS::Cognito::UserPoolClient",
     "AWS::Cognito::UserPoolGroup",
     "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
 }
 
 
@@ -279,6 +315,7 @@ def test_an_index_renamed_in_the_template_only_is_reported(created):
         ("cors", lambda p: p["Bucket"]["CorsConfiguration"]["CorsRules"][0].update(MaxAge=1)),
         ("lifecycle", lambda p: p["Bucket"]["LifecycleConfiguration"]["Rules"].pop(0)),
         ("admin_create_user_only", lambda p: p["UserPool"].pop("AdminCreateUserConfig")),
+        ("visibility", lambda p: p["EventsQueue"].update(VisibilityTimeout=30)),
     ],
 )
 def test_a_setting_changed_in_the_template_only_is_reported(created, setting, change):

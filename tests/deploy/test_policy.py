@@ -43,6 +43,9 @@ def names(stage: str) -> dict[str, str]:
         "region": region,
         "account": account,
         "keys_parameter": infra.keys_parameter(stage),
+        "user_pool_arn": env["USER_POOL_ARN"],
+        "events_queue": env["EVENTS_QUEUE"],
+        "event_bus": env["EVENT_BUS_NAME"],
     }
 
 
@@ -67,6 +70,9 @@ TYPICAL_CALLS = [
     Call("dynamodb", "BatchWriteItem", "image-service-local"),
     Call("dynamodb", "Query", "image-service-local/index/byOwner"),
     Call("dynamodb", "Query", "image-service-local"),
+    Call("cognito-idp", "AdminGetUser", ""),
+    Call("sqs", "GetQueueUrl", ""),
+    Call("sqs", "SendMessage", ""),
     # The CDN stage option: an embed link's copy, the signing keys, an invalidation.
     Call("s3", "CopyObject", "image-service-local/links/abc/lnk_1.webp"),
     Call("s3", "GetObject", "image-service-local/renders/abc/k.webp"),
@@ -88,7 +94,7 @@ def test_each_function_has_the_policy_made_for_its_stages_names(stage):
         )
 
 
-def test_the_functions_have_four_different_policies_and_the_authorizer_one_read():
+def test_the_functions_have_different_policies_and_the_authorizer_one_read():
     policies = [json.dumps(stage_policy("prod", f), sort_keys=True) for f in infra.FUNCTIONS]
     authorizer = stage_policy("prod", "external_key")["Statement"]
 
@@ -130,6 +136,38 @@ def test_the_policy_allows_what_the_app_typically_does_and_nothing_more(stage):
     assert report.unused == []
 
 
+def test_deliver_events_may_take_the_events_queue_and_put_on_the_bus_and_nothing_more():
+    calls = [
+        Call("sqs", "GetQueueUrl", ""),
+        Call("sqs", "SendMessage", ""),
+        Call("events", "PutEvents", ""),
+        Call("dynamodb", "Query", "image-service-local/index/byOwner"),
+        Call("dynamodb", "BatchGetItem", "image-service-local"),
+        Call("dynamodb", "GetItem", "image-service-local"),
+        Call("dynamodb", "PutItem", "image-service-local"),
+    ]
+    outside = [
+        Call("s3", "GetObject", "image-service-local/uploads/abc"),
+        Call("cognito-idp", "AdminGetUser", ""),
+        Call("sqs", "PurgeQueue", ""),
+        Call("events", "PutRule", ""),
+    ]
+    policy = stage_policy("prod", "deliver_events")
+
+    assert check_policy(policy, calls, **names("prod")) == aws_calls.PolicyReport([], [])
+    assert len(check_policy(policy, outside, **names("prod")).denied) == 5  # + ListBucket
+
+
+def test_only_deliver_events_may_put_on_the_bus():
+    putters = {
+        function
+        for function in infra.FUNCTIONS
+        for s in stage_policy("prod", function)["Statement"]
+        if "events:PutEvents" in s["Action"]
+    }
+    assert putters == {"deliver_events"}
+
+
 def test_removing_an_action_makes_the_check_report_the_calls_it_denied():
     policy = copy.deepcopy(stage_policy("dev"))
     for statement in policy["Statement"]:
@@ -162,7 +200,10 @@ def test_an_action_no_call_uses_is_reported():
         Call("s3", "PutObjectAcl", "image-service-local/uploads/abc"),
         Call("dynamodb", "Scan", "image-service-local"),
         Call("dynamodb", "TransactWriteItems.ConditionCheck", "image-service-local"),
-        Call("cognito-idp", "AdminGetUser", ""),
+        Call("cognito-idp", "AdminDeleteUser", ""),
+        Call("cognito-idp", "ListUsers", ""),
+        Call("sqs", "PurgeQueue", ""),
+        Call("events", "PutRule", ""),
     ],
     ids=lambda call: f"{call.operation}:{call.resource}",
 )
@@ -181,11 +222,12 @@ def test_each_function_may_write_only_its_own_logs(function):
 
 
 def test_only_the_upload_function_may_send_to_the_failure_queue():
+    failures = "arn:aws:sqs:us-east-1:000000000000:image-service-prod-upload-failures"
     senders = {
         function
         for function in infra.FUNCTIONS
         for s in stage_policy("prod", function)["Statement"]
-        if "sqs:SendMessage" in s["Action"]
+        if "sqs:SendMessage" in s["Action"] and failures in s["Resource"]
     }
     queue = [
         s["Resource"]

@@ -9,6 +9,7 @@ import sys
 import pytest
 import rehearsal_shims
 
+import infra
 import vendor
 from tests.deploy import ROOT, SCRIPTS
 
@@ -68,13 +69,14 @@ def test_the_cdn_stage_option_creates_the_distribution_and_delete_removes_it(reh
     assert rehearsal["left"]["distributions"] == []
 
 
-def test_the_deploy_creates_four_python_3_12_functions_one_api_and_one_schedule(rehearsal):
+def test_the_deploy_creates_five_python_3_12_functions_one_api_and_one_schedule(rehearsal):
     created = rehearsal["created"]
     checks = {check["what"] for check in rehearsal["checks"]}
 
     assert created["functions"] == [
         "image-service-rehearsal",
         "image-service-rehearsal-cleanup",
+        "image-service-rehearsal-deliver_events",
         "image-service-rehearsal-external_key",
         "image-service-rehearsal-handle_upload",
     ]
@@ -88,8 +90,8 @@ def test_the_deploy_creates_four_python_3_12_functions_one_api_and_one_schedule(
 def test_a_second_deploy_changes_nothing_and_duplicates_nothing(rehearsal):
     assert rehearsal["redeploy"]["changed"] == []
     assert rehearsal["redeploy"]["resources"] == {
-        "functions": 4,
-        "roles": 4,
+        "functions": 5,
+        "roles": 5,
         "rules": 1,
         "rest_apis": 1,
     }
@@ -115,7 +117,8 @@ def test_the_deployed_stage_can_be_operated(rehearsal):
         "image-service-rehearsal-upload-failures"
     ]
     assert operations["queue"].endswith(":image-service-rehearsal-upload-failures")
-    assert len(operations["alarms"]) == 9  # the queue's depth; errors, throttles of 4 functions
+    # The failure queue's depth; errors and throttles of each function.
+    assert len(operations["alarms"]) == 1 + 2 * len(infra.FUNCTIONS)
     assert set(operations["log_groups"].values()) == {365}  # prod's LOG_RETENTION_DAYS
     assert checks["user pool: deletion protection on"]
     assert checks[

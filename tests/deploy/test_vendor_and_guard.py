@@ -269,6 +269,7 @@ def test_the_package_carries_the_vendored_pillow_and_the_sized_functions(package
     assert sizing["cleanup"] == (2048, 300)  # its re-drives run the upload pipeline
     assert sizing["api_handler"] == (1536, 30)  # renders: see test_render_memory.py
     assert sizing["external_key"] == (256, 30)
+    assert sizing["deliver_events"] == (256, 60)
 
 
 def test_the_guard_refuses_a_stage_whose_functions_run_on_another_architecture(tmp_path):

@@ -97,6 +97,30 @@ def _new_member(world):
     return user
 
 
+def _new_link(world):
+    response = world.stack.call(
+        "POST",
+        f"/collections/{world.collection['id']}/links",
+        "demo",
+        json={"scope": "view", "expiresInSeconds": 60},
+    )
+    assert response.status_code == 201
+    return response.json()["linkId"]
+
+
+def _new_webhook(world):
+    # Nothing listens there (a delivery is refused at once), and the key is revoked when the
+    # module ends, so its webhooks get no later test's events.
+    response = world.stack.call(
+        "POST",
+        f"/admin/api-keys/{world.key['keyId']}/webhooks",
+        "admin",
+        json={"url": "https://127.0.0.1:9/hook"},
+    )
+    assert response.status_code == 201
+    return response.json()["webhookId"]
+
+
 def _tiny_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 200)).save(buffer, "PNG")
@@ -185,6 +209,39 @@ MATRIX = {
         lambda w: (f"/collections/{w.collection['id']}/images", {}),
         _user_route(200, 403, 403),
     ),
+    ("POST", "/collections/{collection_id}/links"): (
+        lambda w: (
+            f"/collections/{w.collection['id']}/links",
+            {"json": {"scope": "view", "expiresInSeconds": 60}},
+        ),
+        _user_route(201, 403, 403),
+    ),
+    ("GET", "/collections/{collection_id}/links"): (
+        lambda w: (f"/collections/{w.collection['id']}/links", {}),
+        _user_route(200, 403, 403),
+    ),
+    ("DELETE", "/collections/{collection_id}/links/{link_id}"): (
+        lambda w: (f"/collections/{w.collection['id']}/links/{_new_link(w)}", {}),
+        _user_route(204, 403, 403),
+    ),
+    # Guest routes take a share link, nothing else (tests/e2e/test_sharing.py: every link).
+    ("GET", "/shared"): (lambda w: ("/shared", {}), dict.fromkeys(CREDENTIALS, 401)),
+    ("GET", "/shared/images"): (lambda w: ("/shared/images", {}), dict.fromkeys(CREDENTIALS, 401)),
+    ("POST", "/shared/images"): (
+        lambda w: (
+            "/shared/images",
+            {"json": {"filename": "g.jpg", "contentType": "image/jpeg", "bytes": 10}},
+        ),
+        dict.fromkeys(CREDENTIALS, 401),
+    ),
+    ("GET", "/shared/images/{image_id}/content/{variant}"): (
+        lambda w: (f"/shared/images/{w.image['id']}/content/thumbnail", {}),
+        dict.fromkeys(CREDENTIALS, 401),
+    ),
+    ("GET", "/shared/images/{image_id}/render"): (
+        lambda w: (f"/shared/images/{w.image['id']}/render?w=32", {}),
+        dict.fromkeys(CREDENTIALS, 401),
+    ),
     ("POST", "/admin/api-keys"): (
         lambda w: ("/admin/api-keys", {"json": {"name": "k"}}),
         _user_route(403, 403, 201),
@@ -193,6 +250,25 @@ MATRIX = {
     ("DELETE", "/admin/api-keys/{key_id}"): (
         lambda w: (f"/admin/api-keys/{w.api_key('to-revoke')['keyId']}", {}),
         _user_route(403, 403, 204),
+    ),
+    ("POST", "/admin/api-keys/{key_id}/webhooks"): (
+        lambda w: (
+            f"/admin/api-keys/{w.key['keyId']}/webhooks",
+            {"json": {"url": "https://127.0.0.1:9/hook"}},
+        ),
+        _user_route(403, 403, 201),
+    ),
+    ("GET", "/admin/api-keys/{key_id}/webhooks"): (
+        lambda w: (f"/admin/api-keys/{w.key['keyId']}/webhooks", {}),
+        _user_route(403, 403, 200),
+    ),
+    ("DELETE", "/admin/api-keys/{key_id}/webhooks/{webhook_id}"): (
+        lambda w: (f"/admin/api-keys/{w.key['keyId']}/webhooks/{_new_webhook(w)}", {}),
+        _user_route(403, 403, 204),
+    ),
+    ("GET", "/admin/api-keys/{key_id}/webhooks/{webhook_id}/deliveries"): (
+        lambda w: (f"/admin/api-keys/{w.key['keyId']}/webhooks/{_new_webhook(w)}/deliveries", {}),
+        _user_route(403, 403, 200),
     ),
     ("GET", "/external/images/{image_id}/content/{variant}"): (
         lambda w: (f"/external/images/{w.image['id']}/content/preview", {}),
@@ -211,7 +287,9 @@ def test_the_matrix_covers_every_route_of_the_app():
 
 @pytest.fixture(scope="module")
 def world(stack):
-    return World(stack)
+    made = World(stack)
+    yield made
+    stack.call("DELETE", f"/admin/api-keys/{made.key['keyId']}", "admin")
 
 
 @pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")

@@ -160,3 +160,59 @@ def test_api_and_json_may_come_before_or_after_the_command(cli, stack):
     after = env_free("me", "--api", stack.api, "--json")
     assert before.returncode == after.returncode == 0, before.stderr + after.stderr
     assert json.loads(before.stdout) == json.loads(after.stdout)
+
+
+def test_links_are_made_listed_and_revoked_and_a_guest_uses_one_without_signing_in(
+    cli, stack, tmp_path
+):
+    if "cli-friend" not in stack.state["users"]:
+        stack.create_user("cli-friend")
+    made = cli.json("collections", "create", "guests welcome")
+    added = cli.json("collections", "add-member", made["id"], "cli-friend", "--name")
+    assert "cli-friend" in {member["username"] for member in added["members"]}
+    link = cli.json(
+        "links",
+        "create",
+        made["id"],
+        "--scope",
+        "upload",
+        "--expires",
+        "1h",
+        "--max-uploads",
+        "2",
+        "--max-bytes",
+        "100000",
+        "--label",
+        "guests",
+    )
+    assert link["pageUrl"] == f"{stack.api}/#share={link['token']}"
+    path = tmp_path / "guest.jpg"
+    Image.new("RGB", (80, 60), (9, 9, 9)).save(path, "JPEG")
+    guest = Cli(stack, tmp_path / "guest-config")  # never signed in
+    (sent,) = guest.json("shared", "upload", link["pageUrl"], str(path))
+    cli.json("show", sent["id"])  # the owner of the collection reads it (and it exists)
+    shown = guest.json("shared", "show", link["token"])
+    assert shown["collection"]["id"] == made["id"] and shown["scope"] == "upload"
+    (listed,) = cli.json("links", "list", made["id"])
+    assert listed["uploadCount"] == 1 and listed["useCount"] == 3
+    assert cli.json("links", "revoke", made["id"], link["linkId"])["revoked"]
+    refused = guest("shared", "show", link["token"], "--json")
+    assert refused.returncode == 4
+    assert json.loads(refused.stdout)["error"]["code"] == "ShareLinkRevokedError"
+
+
+def test_an_admin_registers_lists_and_removes_a_webhook(stack, tmp_path):
+    admin = Cli(stack, tmp_path / "admin-config")
+    admin.login("admin")
+    key = admin.json("keys", "create", "cli-hooks")
+    hook = admin.json("webhooks", "add", key["keyId"], "https://127.0.0.1:9/hook")
+    assert hook["secret"].startswith("whsec_")
+    assert [h["webhookId"] for h in admin.json("webhooks", "list", key["keyId"])] == [
+        hook["webhookId"]
+    ]
+    assert isinstance(admin.json("webhooks", "deliveries", key["keyId"], hook["webhookId"]), list)
+    assert admin.json("webhooks", "remove", key["keyId"], hook["webhookId"])["removed"]
+    assert admin.json("webhooks", "list", key["keyId"]) == []
+    refused = admin("webhooks", "add", key["keyId"], "http://example.com/hook", "--json")
+    assert refused.returncode == 4
+    assert admin.json("keys", "revoke", key["keyId"])

@@ -43,3 +43,17 @@ def test_the_bucket_allows_browser_uploads_with_presigned_posts(stack):
     )
     assert preflight.status_code == 200
     assert preflight.headers.get("Access-Control-Allow-Origin") in ("*", ORIGIN)
+
+
+def test_a_guest_page_on_another_origin_may_send_a_share_links_token(stack):
+    response = stack.call(
+        "OPTIONS",
+        "/shared/images",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-share-token",
+        },
+    )
+    assert response.status_code == 200
+    assert "x-share-token" in response.headers["Access-Control-Allow-Headers"].lower()

@@ -56,6 +56,10 @@ RUNTIME_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "sqs:SendMessage",
+    # deliver_events' event source mapping polls its queue with the function's role.
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
 }
 
 
@@ -83,18 +87,30 @@ def iam_action(call: Call) -> str:
 
 
 def to_requests(
-    call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN, keys_parameter: str = ""
+    call: Call,
+    bucket: str,
+    table: str,
+    account_arn: str = ACCOUNT_ARN,
+    keys_parameter: str = "",
+    **names: str,
 ) -> list[Request]:
     """What IAM checks for a call: its action, and for a read of a key that may be missing
     the bucket-level ListBucket that turns a 403 into a 404."""
-    request = to_request(call, bucket, table, account_arn, keys_parameter)
+    request = to_request(call, bucket, table, account_arn, keys_parameter, **names)
     if call.service == "s3" and call.operation in S3_MAY_BE_MISSING:
         return [request, Request("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
     return [request]
 
 
 def to_request(
-    call: Call, bucket: str, table: str, account_arn: str = ACCOUNT_ARN, keys_parameter: str = ""
+    call: Call,
+    bucket: str,
+    table: str,
+    account_arn: str = ACCOUNT_ARN,
+    keys_parameter: str = "",
+    user_pool_arn: str = "",
+    events_queue: str = "",
+    event_bus: str = "",
 ) -> Request:
     """The IAM request for a call, with the stage's names in place of the test's ones (the
     app reads exactly one bucket, one table and one SSM parameter from its settings)."""
@@ -114,6 +130,12 @@ def to_request(
         index = call.resource.partition("/index/")[2]
         arn = f"arn:aws:dynamodb:{account_arn}:table/{table}"
         return Request(action, f"{arn}/index/{index}" if index else arn)
+    if call.service == "cognito-idp" and user_pool_arn:
+        return Request(action, user_pool_arn)
+    if call.service == "sqs" and events_queue:  # the app uses one queue, the events'
+        return Request(action, f"arn:aws:sqs:{account_arn}:{events_queue}")
+    if call.service == "events" and event_bus:
+        return Request(action, f"arn:aws:events:{account_arn}:event-bus/{event_bus}")
     return Request(action, "*")
 
 
@@ -179,13 +201,25 @@ def check_policy(
     region: str = "us-east-1",
     account: str = "123456789012",
     keys_parameter: str = "",
+    user_pool_arn: str = "",
+    events_queue: str = "",
+    event_bus: str = "",
 ) -> PolicyReport:
     """`calls` made in the stage's region and account, against its bucket and table."""
     account_arn = f"{region}:{account}"
     requests = {
         request
         for call in calls
-        for request in to_requests(call, bucket, table, account_arn, keys_parameter)
+        for request in to_requests(
+            call,
+            bucket,
+            table,
+            account_arn,
+            keys_parameter,
+            user_pool_arn=user_pool_arn,
+            events_queue=events_queue,
+            event_bus=event_bus,
+        )
     }
     denied = sorted(str(r) for r in requests if not allowed(policy, r))
     used = {r.action.lower() for r in requests}
