@@ -493,7 +493,10 @@ def _status_filter(
         condition = by_collection if condition is None else condition & by_collection
     if duplicates:
         # The served version was found to look like earlier images (chalicelib.duplicates).
-        alike = conditions().Attr("content.knowledge.duplicateOf").size().gt(0)
+        # exists() first: a record without knowledge (awaiting, failed, older) has no such
+        # path, where size() is false in DynamoDB and an error in moto's evaluation.
+        path = conditions().Attr("content.knowledge.duplicateOf")
+        alike = path.exists() & path.size().gt(0)
         condition = alike if condition is None else condition & alike
     return condition
 
