@@ -254,7 +254,10 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         cleanup_tombstone_retention_days=_int(env, "TOMBSTONE_RETENTION_DAYS", 30, minimum=0),
         cleanup_batch=_int(env, "CLEANUP_BATCH", 100),
         cleanup_budget_seconds=_int(env, "CLEANUP_BUDGET_SECONDS", 60),
-        events_queue=env.get("EVENTS_QUEUE", "").strip(),
+        # The template names the queue image-service-<stage>-events: on_sqs_message needs a
+        # name when app.py is imported, also where the stage sets no EVENTS_QUEUE.
+        events_queue=env.get("EVENTS_QUEUE", "").strip()
+        or f"image-service-{env.get('STAGE', 'local')}-events",
         event_bus=env.get("EVENT_BUS_NAME", "").strip(),
         webhook_http_loopback=_loopback_webhooks(env),
         webhook_timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_MS", 5000) / 1000,
