@@ -16,7 +16,6 @@ presigned link would expire before a retried delivery arrives).
 """
 
 import json
-from functools import cache
 from typing import Any
 
 from chalicelib import aws, settings
@@ -51,15 +50,10 @@ def of_image(image: Image) -> dict[str, Any]:
     }
 
 
-@cache
-def _queue_url(name: str) -> str:
-    return aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-
-
 def enqueue(message: dict[str, Any], *, delay_seconds: int = 0) -> None:
     """Queue a message for deliver_events (raises if SQS refuses it)."""
     aws.client("sqs").send_message(
-        QueueUrl=_queue_url(settings.get().events_queue),
+        QueueUrl=settings.get().events_queue_url,
         MessageBody=json.dumps(message),
         DelaySeconds=min(max(delay_seconds, 0), 900),
     )
@@ -68,7 +62,7 @@ def enqueue(message: dict[str, Any], *, delay_seconds: int = 0) -> None:
 def emit(image: Image) -> None:
     """Queue the event of a terminal status. Never raises: the verdict is already written,
     and telling listeners must not undo or delay it."""
-    if image.status not in TERMINAL or not settings.get().events_queue:
+    if image.status not in TERMINAL or not settings.get().events_queue_url:
         return
     event = of_image(image)
     try:

@@ -494,7 +494,8 @@ def _status_filter(
     if duplicates:
         # The served version was found to look like earlier images (chalicelib.duplicates).
         # exists() first: a record without knowledge (awaiting, failed, older) has no such
-        # path, where size() is false in DynamoDB and an error in moto's evaluation.
+        # path; size() of a missing path is false in DynamoDB but an error in some
+        # evaluators of the expression language, so the condition never asks it.
         path = conditions().Attr("content.knowledge.duplicateOf")
         alike = path.exists() & path.size().gt(0)
         condition = alike if condition is None else condition & alike

@@ -71,6 +71,7 @@ class Settings:
     # Events when processing ends (chalicelib.events): the queue that carries them to
     # deliver_events, and the EventBridge bus they are put on. No queue: no events.
     events_queue: str = ""
+    events_queue_url: str = ""  # where events are sent; the stack's output, so no lookup
     event_bus: str = ""
     # Webhooks are https; WEBHOOK_HTTP_LOOPBACK=allow also admits http to a loopback address
     # (a receiver on this machine: the local stack sets it, no deployed stage does).
@@ -258,6 +259,7 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         # name when app.py is imported, also where the stage sets no EVENTS_QUEUE.
         events_queue=env.get("EVENTS_QUEUE", "").strip()
         or f"image-service-{env.get('STAGE', 'local')}-events",
+        events_queue_url=env.get("EVENTS_QUEUE_URL", "").strip(),
         event_bus=env.get("EVENT_BUS_NAME", "").strip(),
         webhook_http_loopback=_loopback_webhooks(env),
         webhook_timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_MS", 5000) / 1000,

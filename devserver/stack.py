@@ -119,6 +119,7 @@ def start(
             "APP_CLIENT_ID": outputs.app_client_id,
             "CLEANUP_RATE_MINUTES": "1",
             "EVENTS_QUEUE": outputs.events_queue,
+            "EVENTS_QUEUE_URL": outputs.events_queue_url,
             "EVENT_BUS_NAME": outputs.event_bus,
         }
     )

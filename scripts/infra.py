@@ -34,6 +34,7 @@ OUTPUT_VARIABLES = {
     "UserPoolArn": "USER_POOL_ARN",
     "AppClientId": "APP_CLIENT_ID",
     "EventsQueueName": "EVENTS_QUEUE",
+    "EventsQueueUrl": "EVENTS_QUEUE_URL",
     "EventBusName": "EVENT_BUS_NAME",
 }
 # The CDN stage option's outputs, when the stack has it (both public key slots empty: none).
@@ -261,7 +262,7 @@ def policy_document(
             {
                 "Sid": "EventsQueue",
                 "Effect": "Allow",
-                "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Action": ["sqs:SendMessage"],
                 "Resource": [events_queue_arn],
             }
         )

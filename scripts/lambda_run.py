@@ -51,6 +51,7 @@ RESOURCE_VARIABLES = (
     "USER_POOL_ARN",
     "APP_CLIENT_ID",
     "EVENTS_QUEUE",
+    "EVENTS_QUEUE_URL",
     "EVENT_BUS_NAME",
 )
 DEMO = {"sub": "sub-demo", "cognito:username": "demo", "token_use": "id"}
@@ -478,6 +479,7 @@ def local_aws() -> tuple[Any, dict[str, Any]]:
         "USER_POOL_ARN": outputs.user_pool_arn,
         "APP_CLIENT_ID": outputs.app_client_id,
         "EVENTS_QUEUE": outputs.events_queue,
+        "EVENTS_QUEUE_URL": outputs.events_queue_url,
         "EVENT_BUS_NAME": outputs.event_bus,
     }
     return server, {"endpoint": endpoint, "names": names, "events_queue": outputs.events_queue_url}

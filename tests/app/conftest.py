@@ -31,6 +31,7 @@ def resources(monkeypatch):
             "USER_POOL_ARN": outputs.user_pool_arn,
             "APP_CLIENT_ID": outputs.app_client_id,
             "EVENTS_QUEUE": outputs.events_queue,
+            "EVENTS_QUEUE_URL": outputs.events_queue_url,
             "EVENT_BUS_NAME": outputs.event_bus,
         }.items():
             monkeypatch.setenv(name, value)

@@ -6,7 +6,6 @@ import json
 from chalicelib import (
     apikeys,
     aws,
-    events,
     image_operations,
     processing,
     records,
@@ -21,7 +20,7 @@ ADMIN = Caller(id="admin-sub", name="admin", groups=frozenset({"admins"}))
 
 def queued() -> list[dict]:
     sqs = aws.client("sqs")
-    url = sqs.get_queue_url(QueueName=settings.get().events_queue)["QueueUrl"]
+    url = settings.get().events_queue_url
     found = []
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -49,13 +48,11 @@ def test_each_terminal_status_queues_one_event(resources):
 
 
 def test_an_unreachable_queue_never_fails_or_holds_up_the_verdict(resources, configure, caplog):
-    configure(EVENTS_QUEUE="no-such-queue")
-    events._queue_url.cache_clear()
+    configure(EVENTS_QUEUE_URL=settings.get().events_queue_url.rsplit("/", 1)[0] + "/no-such")
     image_id, key = new_upload(jpeg())
     assert processing.process(key) == "ready"
     assert records.get_image(image_id).status == "ready"
     assert '"event": "event_not_queued"' in caplog.text
-    events._queue_url.cache_clear()
 
 
 def test_a_delivery_that_fails_is_recorded_and_queued_again_with_a_longer_delay(

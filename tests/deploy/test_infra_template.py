@@ -28,7 +28,11 @@ POOL_OUTPUTS = {
     "UserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abcdefghi",
     "AppClientId": "1234567890abcdefghijklmnop",
 }
-EVENT_OUTPUTS = {"EventsQueueName": "q-1", "EventBusName": "bus-1"}
+EVENT_OUTPUTS = {
+    "EventsQueueName": "q-1",
+    "EventsQueueUrl": "https://sqs.us-east-1.amazonaws.com/000000000000/q-1",
+    "EventBusName": "bus-1",
+}
 
 
 def test_cfn_lint_passes_on_the_template():
@@ -211,6 +215,7 @@ def test_the_pool_outputs_become_the_stage_environment(chalice_dir):
         "USER_POOL_ARN": POOL_OUTPUTS["UserPoolArn"],
         "APP_CLIENT_ID": POOL_OUTPUTS["AppClientId"],
         "EVENTS_QUEUE": "q-1",
+        "EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/q-1",
         "EVENT_BUS_NAME": "bus-1",
     }
 

@@ -71,7 +71,6 @@ TYPICAL_CALLS = [
     Call("dynamodb", "Query", "image-service-local/index/byOwner"),
     Call("dynamodb", "Query", "image-service-local"),
     Call("cognito-idp", "AdminGetUser", ""),
-    Call("sqs", "GetQueueUrl", ""),
     Call("sqs", "SendMessage", ""),
     # The CDN stage option: an embed link's copy, the signing keys, an invalidation.
     Call("s3", "CopyObject", "image-service-local/links/abc/lnk_1.webp"),
@@ -138,7 +137,6 @@ def test_the_policy_allows_what_the_app_typically_does_and_nothing_more(stage):
 
 def test_deliver_events_may_take_the_events_queue_and_put_on_the_bus_and_nothing_more():
     calls = [
-        Call("sqs", "GetQueueUrl", ""),
         Call("sqs", "SendMessage", ""),
         Call("events", "PutEvents", ""),
         Call("dynamodb", "Query", "image-service-local/index/byOwner"),
@@ -150,12 +148,13 @@ def test_deliver_events_may_take_the_events_queue_and_put_on_the_bus_and_nothing
         Call("s3", "GetObject", "image-service-local/uploads/abc"),
         Call("cognito-idp", "AdminGetUser", ""),
         Call("sqs", "PurgeQueue", ""),
+        Call("sqs", "GetQueueUrl", ""),  # the queue's URL is in the stage's environment
         Call("events", "PutRule", ""),
     ]
     policy = stage_policy("prod", "deliver_events")
 
     assert check_policy(policy, calls, **names("prod")) == aws_calls.PolicyReport([], [])
-    assert len(check_policy(policy, outside, **names("prod")).denied) == 5  # + ListBucket
+    assert len(check_policy(policy, outside, **names("prod")).denied) == 6  # + ListBucket
 
 
 def test_only_deliver_events_may_put_on_the_bus():
