@@ -281,3 +281,94 @@ def test_an_object_written_in_parts_reads_back_whole(tmp_path):
     assert (part.read(3), part.read()) == (b"hel", b"lo W")
     assert part.seek(0, os.SEEK_END) == 7
     store.close()
+
+
+def _indexed_table(dynamodb) -> None:
+    dynamodb.create_table(
+        TableName="indexed",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "g", "gs")
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "byG",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "gs", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    for p in range(12):
+        for s in range(5):
+            item = {"pk": {"S": f"p{p}"}, "sk": {"S": f"s{(s * 7) % 5}"}, "n": {"N": str(s)}}
+            if (p + s) % 3:  # some items are not in the index
+                item |= {"g": {"S": f"g{p % 4}"}, "gs": {"S": f"{s:02d}#{p:02d}"}}
+            dynamodb.put_item(TableName="indexed", Item=item)
+
+
+QUERIES = [
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p3"}}},
+    {
+        "KeyConditionExpression": "pk = :p AND sk > :s",
+        "ExpressionAttributeValues": {":p": {"S": "p5"}, ":s": {"S": "s1"}},
+        "ScanIndexForward": False,
+        "Limit": 2,
+    },
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+    {
+        "IndexName": "byG",
+        "KeyConditionExpression": "g = :g",
+        "ExpressionAttributeValues": {":g": {"S": "g1"}},
+        "ScanIndexForward": False,
+        "Limit": 4,
+    },
+    {
+        "IndexName": "byG",
+        "KeyConditionExpression": "g = :g AND begins_with(gs, :b)",
+        "FilterExpression": "n > :n",
+        "ExpressionAttributeValues": {":g": {"S": "g2"}, ":b": {"S": "0"}, ":n": {"N": "1"}},
+    },
+]
+
+
+def _answers(dynamodb) -> list[dict]:
+    answers = []
+    for query in QUERIES:
+        answer = dynamodb.query(TableName="indexed", **query)
+        answers.append({k: answer.get(k) for k in ("Items", "Count", "ScannedCount")})
+    return answers
+
+
+def test_queries_answer_as_moto_does_reading_one_partition_of_the_table():
+    with mock_aws():
+        plain = boto3.client("dynamodb", region_name="us-east-1")
+        _indexed_table(plain)
+        expected = _answers(plain)
+    undo = moto_fixes.apply()
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            _indexed_table(client)
+            assert _answers(client) == expected
+            assert [a["Count"] for a in expected] == [5, 2, 0, 4, 6]  # each query finds some
+    finally:
+        undo()
+
+
+def test_a_query_never_lists_and_sorts_the_whole_table(dynamodb, monkeypatch):
+    _indexed_table(dynamodb)
+
+    def whole_table(self):
+        raise AssertionError("the query listed every item of the table")
+
+    monkeypatch.setattr(Table, "all_items", whole_table)
+    assert len(_answers(dynamodb)) == len(QUERIES)
+    with pytest.raises(AssertionError, match="listed every item"):
+        dynamodb.scan(TableName="indexed")  # a scan still does: the check can fail
