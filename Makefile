@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 ARCH ?= x86_64
 PORT ?= 8000
+# make test: pytest-xdist workers for the tests, then the checks that need them all done.
+WORKERS ?= 2
+CALLS := .cache/aws-calls.log
 
 .PHONY: help venv run test lint format bench vendor guard package infra deploy rehearse lambda-run redrive admin clean
 
@@ -40,7 +43,10 @@ test: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) scripts/vendor.py --arch x86_64
+	rm -f $(CALLS) $(CALLS).complete
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile --aws-calls $(CALLS) -m "not policy and not alone"
+	$(PY) -m pytest --aws-calls $(CALLS) -m "policy or alone"
 
 lint: venv
 	$(PY) -m ruff check .

@@ -186,15 +186,21 @@ def record(sink: Callable[[Call], None]) -> Callable[[], None]:
     return undo
 
 
-def install(path: str) -> Callable[[], None]:
-    """Append every call the app makes to the file at path, one `Call.line()` a line."""
+def appender(path: str) -> Callable[[Call], None]:
+    """A sink that appends each call to the file at path, one `Call.line()` a line (several
+    processes may append to one file: each line is one write to a file opened to append)."""
     lock = threading.Lock()
 
     def append(call: Call) -> None:
         with lock, open(path, "a", encoding="utf-8") as log:
             log.write(call.line() + "\n")
 
-    return record(append)
+    return append
+
+
+def install(path: str) -> Callable[[], None]:
+    """Append every call the app makes to the file at path."""
+    return record(appender(path))
 
 
 def install_from_environment() -> None:

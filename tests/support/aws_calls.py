@@ -1,17 +1,27 @@
 """Every AWS call the suite makes the app's code do, and the check of a policy against them.
 
 A pytest plugin (registered in tests/conftest.py): a session-scoped autouse fixture records
-the calls made in this process (tests that run app.py and chalicelib in-process), and sets
-AWS_CALL_LOG so that local stacks started as child processes log theirs to a file
-(devserver/call_log.py). Tests marked `policy` run last, when the recording is complete.
+the calls made in this process (tests that run app.py and chalicelib in-process) to a file,
+and sets AWS_CALL_LOG so that local stacks started as child processes log theirs to the same
+file (devserver/call_log.py). Tests marked `policy` judge the recording, so they need every
+other test to have run first:
+
+- in one process (`pytest`), they run last;
+- on several workers (pytest-xdist, as `make test` runs), a worker cannot know when the others
+  are done, so there they skip; the rest is run with `--aws-calls PATH`, which keeps the log
+  at PATH and, once a run has covered every test but the policy ones, writes PATH.complete;
+  then `pytest -m "policy or alone" --aws-calls PATH` judges that log (and runs the tests
+  marked `alone`, which measure the stack over minutes and need the machine to themselves).
 
 `check_policy` holds a policy to the recording: every call must be allowed (actions,
 resources, conditions), and every action granted must be used by some call.
 """
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -233,18 +243,49 @@ def check_policy(
 
 @dataclass
 class Recording:
-    """The calls of this process (in memory) and of child local stacks (the log file)."""
+    """The calls of this process and of child local stacks (all in one log file)."""
 
     log: Path
-    calls: set[Call] = field(default_factory=set)
-    complete: bool = False  # the whole tests folder was selected, nothing deselected
-    deselected: bool = False
+    keep: bool = False  # --aws-calls named the file: it outlives the session
+    worker: bool = False  # one of several pytest-xdist workers
+    complete: bool = False  # the recording holds every other test's calls (policy may judge)
+    covers_rest: bool = False  # this session runs every test but those kept back
+    deselected: bool = False  # something other than a kept-back test was left out
+    pause: bool = False
 
     def all(self) -> set[Call]:
-        return self.calls | set(call_log.read(str(self.log)))
+        return set(call_log.read(str(self.log)))
+
+    @property
+    def marker(self) -> Path:
+        return self.log.with_name(self.log.name + ".complete")
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Calls made meanwhile are not the app's (a test of the recorder itself)."""
+        self.pause = True
+        try:
+            yield
+        finally:
+            self.pause = False
 
 
 _recording: Recording | None = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--aws-calls",
+        metavar="PATH",
+        help="append the recorded AWS calls to PATH and keep it (make test: the tests on "
+        "workers first, then `-m policy` judges PATH)",
+    )
+
+
+def why_incomplete(recording: Recording) -> str:
+    if recording.worker:
+        return "on a pytest-xdist worker; `pytest -m policy --aws-calls PATH` after the rest"
+    return "only meaningful when the whole suite ran (a subset uses fewer actions)"
 
 
 def recording() -> Recording | None:
@@ -255,15 +296,32 @@ def recording() -> Recording | None:
 def pytest_configure(config: pytest.Config) -> None:
     global _recording
     config.addinivalue_line("markers", "policy: checks the recorded AWS calls; runs last")
-    handle, name = tempfile.mkstemp(prefix="aws-calls-", suffix=".log")
-    os.close(handle)
-    _recording = Recording(Path(name))
-    # Child processes (python -m devserver) inherit this and log their calls to the file.
+    config.addinivalue_line(
+        "markers", "alone: measures the stack over minutes; make test runs it after the others"
+    )
+    worker = hasattr(config, "workerinput")
+    given = config.getoption("aws_calls")
+    if worker:  # the controller chose the file and set the variable before starting us
+        name = os.environ[call_log.ENVIRONMENT_VARIABLE]
+    elif given:
+        name = str(Path(given).resolve())
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).touch()
+    else:
+        handle, name = tempfile.mkstemp(prefix="aws-calls-", suffix=".log")
+        os.close(handle)
+    _recording = Recording(Path(name), keep=bool(given) or worker, worker=worker)
+    # Child processes (python -m devserver, the workers) inherit this and log to the file.
     os.environ[call_log.ENVIRONMENT_VARIABLE] = name
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _recording is not None and _recording.covers_rest and _recording.keep:
+        _recording.marker.touch()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _recording is not None:
+    if _recording is not None and not _recording.keep:
         _recording.log.unlink(missing_ok=True)
         os.environ.pop(call_log.ENVIRONMENT_VARIABLE, None)
 
@@ -284,22 +342,47 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     items.sort(key=lambda item: item.get_closest_marker("policy") is not None)
-    if _recording is not None:
-        narrowed = _recording.deselected or bool(getattr(config.option, "lf", False))
-        _recording.complete = not narrowed and _selects_whole_suite(config)
+    if _recording is None:
+        return
+    narrowed = _recording.deselected or bool(getattr(config.option, "lf", False))
+    whole = not narrowed and _selects_whole_suite(config)
+    judging = any(item.get_closest_marker("policy") for item in items) and all(
+        _kept_back(item) for item in items
+    )
+    _recording.covers_rest = whole and not judging
+    if _recording.worker:
+        _recording.complete = False  # the other workers may not be done
+    elif judging and _recording.keep:  # pytest -m policy --aws-calls PATH
+        _recording.complete = _recording.marker.exists()
+    else:
+        _recording.complete = whole
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
-    if _recording is not None and items:
+    if _recording is None:
+        return
+    if any(not _kept_back(item) for item in items):
         _recording.deselected = True
+
+
+def _kept_back(item: pytest.Item) -> bool:
+    """A test make test runs after the others, on its own (see the module's docstring)."""
+    return any(item.get_closest_marker(name) for name in ("policy", "alone"))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def aws_calls() -> Any:
-    """Record the app's AWS calls made in this process for the whole session."""
+    """Record the app's AWS calls made in this process for the whole session, to the log."""
     assert _recording is not None
-    undo = call_log.record(_recording.calls.add)
-    yield _recording
+    recording = _recording
+    append = call_log.appender(str(recording.log))
+
+    def sink(call: Call) -> None:
+        if not recording.pause:
+            append(call)
+
+    undo = call_log.record(sink)
+    yield recording
     undo()
 
 
