@@ -4,8 +4,6 @@ import pytest
 
 from tests.support import localstack
 
-pytest_plugins = ["tests.support.aws_calls"]
-
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):

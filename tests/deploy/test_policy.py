@@ -22,7 +22,7 @@ STAGES = ("dev", "prod")
 last = (
     pytest.mark.policy
     if aws_calls.recording() is not None
-    else pytest.mark.skip(reason="register tests.support.aws_calls in tests/conftest.py")
+    else pytest.mark.skip(reason="register tests.support.aws_calls in the root conftest.py")
 )
 
 

@@ -1,6 +1,6 @@
 """Every AWS call the suite makes the app's code do, and the check of a policy against them.
 
-A pytest plugin (registered in tests/conftest.py): a session-scoped autouse fixture records
+A pytest plugin (registered in the root conftest.py): a session-scoped autouse fixture records
 the calls made in this process (tests that run app.py and chalicelib in-process) to a file,
 and sets AWS_CALL_LOG so that local stacks started as child processes log theirs to the same
 file (devserver/call_log.py). Tests marked `policy` judge the recording, so they need every
