@@ -648,13 +648,16 @@ def rehearse(report: Report, scratch: Path) -> None:
         account = Account(endpoint)
         chalice = str(project / ".venv" / "bin" / "chalice")
         python = str(project / ".venv" / "bin" / "python")
-        venv = f"VENV={project / '.venv'}"
+        # The copy links this checkout's .venv; `-o` keeps make from reinstalling the project
+        # into it from the copy (whose files are newer than .venv/.installed), which would
+        # leave the venv's imgsvc pointing at a folder deleted with the scratch copy.
+        venv = [f"VENV={project / '.venv'}", "-o", str(project / ".venv" / ".installed")]
         # The CDN stage option, with two signing keys (as a rotation has them).
         keys = [python, "scripts/cdn_keys.py"]
         for slot in ("a", "b"):
             command = [*keys, "add", "--stage", STAGE, "--slot", slot]
             run_step(report, f"cdn key {slot}", command, project, env)
-        run_step(report, "make infra", ["make", "infra", f"STAGE={STAGE}", venv], project, env)
+        run_step(report, "make infra", ["make", "infra", f"STAGE={STAGE}", *venv], project, env)
         command = [*keys, "activate", "--stage", STAGE, "--slot", "a"]
         run_step(report, "cdn key a signs", command, project, env)
         run_step(report, "chalice deploy", [chalice, "deploy", "--stage", STAGE], project, env)
@@ -677,10 +680,10 @@ def rehearse(report: Report, scratch: Path) -> None:
         run_step(report, "infra connect", connect, project, env)
         report.created["operations"] = check_operations(report, account, project)
         admin = ["make", "admin", f"STAGE={STAGE}", f"USER={ADMIN}", f"EMAIL={ADMIN}@example.com"]
-        printed = run_step(report, "make admin", [*admin, venv], project, env)
+        printed = run_step(report, "make admin", [*admin, *venv], project, env)
         check_admin(report, account, project, printed)
         redriven = run_step(
-            report, "make redrive", ["make", "redrive", f"STAGE={STAGE}", venv], project, env
+            report, "make redrive", ["make", "redrive", f"STAGE={STAGE}", *venv], project, env
         )
         report.check(
             "re-drove 0 event(s)" in redriven,
