@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import unquote_plus
 
 log = logging.getLogger("devserver.events")
@@ -54,32 +54,20 @@ class Retries:
     function_arn: str
 
 
-class EventPump:
-    def __init__(
-        self,
-        sqs: Any,
-        queue_url: str,
-        handler: Callable[[dict, Any], Any],
-        context_factory: Callable[[], Any],
-        retries: Retries,
-        *,
-        drop: Callable[[dict], bool] | None = None,
-    ):
+class _QueuePoller:
+    """Long-polls one SQS queue on a daemon thread until stop(), handing each message to
+    `_handle`; a failed receive is logged and tried again a second later."""
+
+    RECEIVE: ClassVar[dict[str, Any]] = {}  # receive_message's other parameters
+
+    def __init__(self, sqs: Any, queue_url: str, name: str):
         self._sqs = sqs
         self._queue_url = queue_url
-        self._handler = handler
-        self._context_factory = context_factory
-        self._retries = retries
-        self._drop = drop
-        crash = os.environ.get("CRASH_EVENTS", "")
-        self._crash = re.compile(crash) if crash else None
-        self._crashed: set[str] = set()
-        self._outage = _Outage.from_environment()
+        self._name = name
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="s3-events", daemon=True)
-        self.delivered = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "EventPump":
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -91,22 +79,50 @@ class EventPump:
         while not self._stop.is_set():
             try:
                 response = self._sqs.receive_message(
-                    QueueUrl=self._queue_url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=1,
-                    VisibilityTimeout=30,
-                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                    QueueUrl=self._queue_url, WaitTimeSeconds=1, **self.RECEIVE
                 )
             except Exception:
                 if self._stop.is_set():
                     return
-                log.exception("receiving S3 events failed")
+                log.exception("receiving from %s failed", self._name)
                 self._stop.wait(1)
                 continue
             for message in response.get("Messages", []):
-                self._deliver(message)
+                self._handle(message)
 
-    def _deliver(self, message: dict[str, Any]) -> None:
+    def _handle(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class EventPump(_QueuePoller):
+    RECEIVE: ClassVar[dict[str, Any]] = {
+        "MaxNumberOfMessages": 10,
+        "VisibilityTimeout": 30,
+        "AttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+    }
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Callable[[dict, Any], Any],
+        context_factory: Callable[[], Any],
+        retries: Retries,
+        *,
+        drop: Callable[[dict], bool] | None = None,
+    ):
+        super().__init__(sqs, queue_url, "s3-events")
+        self._handler = handler
+        self._context_factory = context_factory
+        self._retries = retries
+        self._drop = drop
+        crash = os.environ.get("CRASH_EVENTS", "")
+        self._crash = re.compile(crash) if crash else None
+        self._crashed: set[str] = set()
+        self._outage = _Outage.from_environment()
+        self.delivered = 0
+
+    def _handle(self, message: dict[str, Any]) -> None:
         try:
             body = json.loads(message["Body"])
         except ValueError:
@@ -316,52 +332,28 @@ class Timer:
                 log.exception("scheduled handler raised")
 
 
-class QueuePump:
+class QueuePump(_QueuePoller):
     """Drains one SQS queue, handing each message to `deliver`; a message is deleted only
     after `deliver` returned, so one that raises comes back after its visibility timeout,
     as Lambda's SQS event source would retry it."""
 
+    RECEIVE: ClassVar[dict[str, Any]] = {
+        "MaxNumberOfMessages": 1,
+        "VisibilityTimeout": 10,
+        "AttributeNames": ["All"],
+    }
+
     def __init__(self, sqs: Any, queue_url: str, deliver: Callable[[dict], None], name: str):
-        self._sqs = sqs
-        self._queue_url = queue_url
+        super().__init__(sqs, queue_url, name)
         self._deliver = deliver
-        self._name = name
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "QueuePump":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                response = self._sqs.receive_message(
-                    QueueUrl=self._queue_url,
-                    MaxNumberOfMessages=1,
-                    WaitTimeSeconds=1,
-                    VisibilityTimeout=10,
-                    AttributeNames=["All"],
-                )
-            except Exception:
-                if self._stop.is_set():
-                    return
-                log.exception("receiving from %s failed", self._name)
-                self._stop.wait(1)
-                continue
-            for message in response.get("Messages", []):
-                try:
-                    self._deliver(message)
-                except Exception:
-                    log.exception("%s: the handler raised; the message will come back", self._name)
-                    continue
-                self._sqs.delete_message(
-                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+    def _handle(self, message: dict[str, Any]) -> None:
+        try:
+            self._deliver(message)
+        except Exception:
+            log.exception("%s: the handler raised; the message will come back", self._name)
+            return
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def sqs_event(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -377,7 +369,7 @@ def sqs_event(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
                 "md5OfBody": message.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
-                "awsRegion": os.environ.get("AWS_REGION", "us-east-1"),
+                "awsRegion": queue_arn.split(":")[3],  # arn:aws:sqs:REGION:ACCOUNT:NAME
             }
         ]
     }

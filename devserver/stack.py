@@ -19,12 +19,12 @@ import boto3
 from chalice.local import LambdaContext
 from moto.server import ThreadedMotoServer
 
-from devserver import cdn, gateway, moto_fixes, provision
+from devserver import cdn, gateway, local_state, moto_fixes, provision
 from devserver import template as cfn
 from devserver.events import BusLog, EventPump, QueuePump, Retries, Timer, sqs_event
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STATE_FILE = str(ROOT / ".devserver" / "state.json")
+DEFAULT_STATE_FILE = str(local_state.DEFAULT_FILE)
 REGION = "us-east-1"
 
 

@@ -5,20 +5,10 @@ password in the state file, so `python -m devserver token NAME` signs it in."""
 import json
 import secrets
 from pathlib import Path
-from typing import Any
 
-import boto3
-
-from devserver import provision
+from devserver import local_state, provision
 
 ADMINS_GROUP = "admins"
-
-
-def _state(state_file: str) -> dict[str, Any]:
-    path = Path(state_file)
-    if not path.exists():
-        raise SystemExit(f"no local stack is running (no {state_file}); start it with `make run`")
-    return json.loads(path.read_text())
 
 
 def new_password() -> str:
@@ -28,17 +18,11 @@ def new_password() -> str:
 
 def add(name: str, *, admin: bool, password: str | None, state_file: str) -> str:
     """Create the user in the running stack's pool; returns its password."""
-    state = _state(state_file)
+    state = local_state.read(state_file)
     if name in state["users"]:
         raise SystemExit(f"local user {name!r} already exists")
     password = password or new_password()
-    idp = boto3.client(
-        "cognito-idp",
-        endpoint_url=state["aws"],
-        region_name=state["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 (moto accepts any credentials)
-    )
+    idp = local_state.client(state, "cognito-idp")
     groups = [ADMINS_GROUP] if admin else []
     try:
         provision.create_user(idp, state["userPoolId"], name, password, groups)

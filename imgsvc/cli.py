@@ -105,6 +105,13 @@ def printable(text: str) -> str:
 # -- commands ----------------------------------------------------------------------------
 
 
+def _delete(client: Client, out: Output, path: str, done: str, what: str, **more: str) -> int:
+    """DELETE `path`, then say `done what` (as JSON: {done: what, **more})."""
+    client.call("DELETE", path)
+    out.show({done: what, **more}, f"{done} {what}")
+    return OK
+
+
 def login(client: Client, args: argparse.Namespace, out: Output) -> int:
     username = args.username or input("username: ")
     if args.password_stdin:
@@ -214,9 +221,7 @@ def edit(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def rm(client: Client, args: argparse.Namespace, out: Output) -> int:
-    client.call("DELETE", f"/images/{args.id}")
-    out.show({"deleted": args.id}, f"deleted {args.id}")
-    return OK
+    return _delete(client, out, f"/images/{args.id}", "deleted", args.id)
 
 
 def download(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -303,9 +308,8 @@ def collections_add(client: Client, args: argparse.Namespace, out: Output) -> in
 
 
 def collections_remove(client: Client, args: argparse.Namespace, out: Output) -> int:
-    client.call("DELETE", f"/collections/{args.id}/members/{args.user}")
-    out.show({"removed": args.user, "collection": args.id}, f"removed {args.user}")
-    return OK
+    path = f"/collections/{args.id}/members/{args.user}"
+    return _delete(client, out, path, "removed", args.user, collection=args.id)
 
 
 def collections_images(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -365,9 +369,8 @@ def links_list(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def links_revoke(client: Client, args: argparse.Namespace, out: Output) -> int:
-    client.call("DELETE", f"/collections/{args.collection}/links/{args.link}")
-    out.show({"revoked": args.link}, f"revoked {args.link}")
-    return OK
+    path = f"/collections/{args.collection}/links/{args.link}"
+    return _delete(client, out, path, "revoked", args.link)
 
 
 def _share_token(args: argparse.Namespace) -> str:
@@ -428,9 +431,7 @@ def keys_list(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def keys_revoke(client: Client, args: argparse.Namespace, out: Output) -> int:
-    client.call("DELETE", f"/admin/api-keys/{args.id}")
-    out.show({"revoked": args.id}, f"revoked {args.id}")
-    return OK
+    return _delete(client, out, f"/admin/api-keys/{args.id}", "revoked", args.id)
 
 
 def webhooks_add(client: Client, args: argparse.Namespace, out: Output) -> int:
@@ -449,9 +450,8 @@ def webhooks_list(client: Client, args: argparse.Namespace, out: Output) -> int:
 
 
 def webhooks_remove(client: Client, args: argparse.Namespace, out: Output) -> int:
-    client.call("DELETE", f"/admin/api-keys/{args.key}/webhooks/{args.webhook}")
-    out.show({"removed": args.webhook}, f"removed {args.webhook}")
-    return OK
+    path = f"/admin/api-keys/{args.key}/webhooks/{args.webhook}"
+    return _delete(client, out, path, "removed", args.webhook)
 
 
 def webhooks_deliveries(client: Client, args: argparse.Namespace, out: Output) -> int:

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from devserver import local_state  # noqa: E402
+
 ADMINS_GROUP = "admins"
-LOCAL_STATE = ROOT / ".devserver" / "state.json"
 
 
 def temporary_password() -> str:
@@ -58,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", required=True)
     parser.add_argument("--email", required=True)
     parser.add_argument("--region", default=None, help="default: the AWS profile's region")
-    parser.add_argument("--state-file", type=Path, default=LOCAL_STATE, help="(stage local)")
+    parser.add_argument(
+        "--state-file", type=Path, default=local_state.DEFAULT_FILE, help="(stage local)"
+    )
     args = parser.parse_args(argv)
     if "@" not in args.email:
         print(f"admin: {args.email!r} is not an email address", file=sys.stderr)
@@ -68,14 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     if args.stage == "local":
-        state = json.loads(args.state_file.read_text())
-        idp = boto3.client(
-            "cognito-idp",
-            endpoint_url=state["aws"],
-            region_name=state["region"],
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 (moto accepts any credentials)
-        )
+        state = local_state.read(args.state_file)
+        idp = local_state.client(state, "cognito-idp")
         pool_id = state["userPoolId"]
     else:
         idp = boto3.client("cognito-idp", region_name=args.region)

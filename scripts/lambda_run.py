@@ -39,6 +39,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from devserver.events import sqs_event  # noqa: E402
+
 BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap.py"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -245,26 +248,6 @@ def s3_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
     }
 
 
-def sqs_event(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
-    """What Lambda's SQS event source gives deliver_events for one message."""
-    name = queue_url.rsplit("/", 1)[1]
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
-                "awsRegion": REGION,
-            }
-        ]
-    }
-
-
 def scheduled_event(rule: str) -> dict[str, Any]:
     return {
         "version": "0",
@@ -405,7 +388,7 @@ def run_scenario(
         call(
             "deliver_events",
             "SQS message (the photo's ready event)",
-            sqs_event(queued, aws["events_queue"]),
+            sqs_event(queued, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{aws['names']['EVENTS_QUEUE']}"),
         )
         path = f"/images/{image_id}"
         call(
@@ -458,7 +441,6 @@ def local_aws() -> tuple[Any, dict[str, Any]]:
     """moto on 127.0.0.1 with the template's resources, made as `make run` makes them."""
     from moto.server import ThreadedMotoServer
 
-    sys.path.insert(0, str(ROOT))
     from devserver import provision
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise

@@ -23,8 +23,10 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from devserver import local_state  # noqa: E402
+
 APP_NAME = "image-service"
-LOCAL_STATE = ROOT / ".devserver" / "state.json"
 
 
 def queue_name(stage: str) -> str:
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True, help="a deployed stage, or local for make run")
     parser.add_argument("--region", default=None, help="default: the AWS profile's region")
-    parser.add_argument("--state-file", type=Path, default=LOCAL_STATE, help="(stage local)")
+    parser.add_argument(
+        "--state-file", type=Path, default=local_state.DEFAULT_FILE, help="(stage local)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="list, send nothing")
     args = parser.parse_args(argv)
 
@@ -81,14 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.stage == "local":
-            state = json.loads(args.state_file.read_text())
-            sqs = boto3.client(
-                "sqs",
-                endpoint_url=state["aws"],
-                region_name=state["region"],
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106 (moto accepts any credentials)
-            )
+            state = local_state.read(args.state_file)
+            sqs = local_state.client(state, "sqs")
             queue_url = state["failureQueueUrl"]
 
             def send(event: dict[str, Any]) -> None:

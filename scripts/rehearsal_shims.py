@@ -1,11 +1,13 @@
 """Where moto cannot take what `make infra` and `chalice deploy` send, this bridges it, in
 the rehearsal's own moto server only (scripts/rehearse.py). Never imported by the app.
 
-One function per gap; each docstring's first line says what real AWS does instead, and
-docs/deploy.md lists them. `install()` applies them all to the moto running in this process.
+One function or model per gap; each docstring's first line says what real AWS does instead,
+and docs/deploy.md lists them. `install()` applies them all to the moto running in this
+process.
 """
 
 import inspect
+import json
 import re
 from typing import Any
 
@@ -17,24 +19,65 @@ MODULE = "moto.cognitoidp.rehearsal_shims"
 # physical id -> user pool id, for deleting a stack's app client and group.
 _POOLS_OF: dict[str, str] = {}
 
-
-def _idp(account_id: str, region_name: str) -> Any:
-    from moto.cognitoidp.models import cognitoidp_backends
-
-    return cognitoidp_backends[account_id][region_name]
+Properties = dict[str, Any]
+Made = tuple[str, dict[str, str]]  # the physical id, and the attributes !GetAtt reads
 
 
-class _Kept:
-    """What CloudFormation keeps of a Cognito resource: its id and its attributes. (moto
-    finds CFN models among CloudFormationModel's direct subclasses, so this is a mixin.)"""
+class _Shape:
+    """What a CloudFormation model of moto's is made of, once: a subclass (which must also
+    list CloudFormationModel, as moto finds models among its direct subclasses) names its
+    TYPE, NAME_PROPERTY and ATTRIBUTES, and says how to `make` and `remove` the resource in
+    moto's backend; CloudFormation keeps its physical id and attributes."""
+
+    TYPE = ""
+    NAME_PROPERTY = ""
+    ATTRIBUTES: tuple[str, ...] = ("Arn", "ProviderName", "ProviderURL", "UserPoolId", "ClientId")
 
     def __init__(self, physical_id: str, attributes: dict[str, str]):
         self.physical_resource_id = physical_id
         self._attributes = attributes
 
+    @staticmethod
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
+        raise NotImplementedError
+
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("Arn", "ProviderName", "ProviderURL", "UserPoolId", "ClientId")
+        return attr in cls.ATTRIBUTES
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "_Shape":
+        properties = dict(cloudformation_json.get("Properties", {}))
+        return cls(*cls.make(resource_name, properties, account_id, region_name))
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        cls.remove(resource_name, account_id, region_name)
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         return self._attributes[attribute_name]
@@ -43,368 +86,199 @@ class _Kept:
         return True
 
 
-class CognitoUserPool(_Kept, CloudFormationModel):
+def _idp(account_id: str, region_name: str) -> Any:
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    return cognitoidp_backends[account_id][region_name]
+
+
+class CognitoUserPool(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::Cognito::UserPool (moto 5.2 has no CFN model)."""
 
     __module__ = MODULE
+    TYPE, NAME_PROPERTY = "AWS::Cognito::UserPool", "UserPoolName"
 
     @staticmethod
-    def cloudformation_name_type() -> str:
-        return "UserPoolName"
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
+        pool_name = properties.pop("UserPoolName", name)
+        pool = _idp(account_id, region_name).create_user_pool(pool_name, properties)
+        return pool.id, {"Arn": pool.arn, "UserPoolId": pool.id}
 
     @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPool"
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CognitoUserPool":
-        properties = dict(cloudformation_json.get("Properties", {}))
-        name = properties.pop("UserPoolName", resource_name)
-        pool = _idp(account_id, region_name).create_user_pool(name, properties)
-        return cls(pool.id, {"Arn": pool.arn, "UserPoolId": pool.id})
-
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        _idp(account_id, region_name).delete_user_pool(resource_name)
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        _idp(account_id, region_name).delete_user_pool(physical_id)
 
 
-class CognitoUserPoolClient(_Kept, CloudFormationModel):
+class CognitoUserPoolClient(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::Cognito::UserPoolClient (no CFN model in moto)."""
 
     __module__ = MODULE
+    TYPE, NAME_PROPERTY = "AWS::Cognito::UserPoolClient", "ClientName"
 
     @staticmethod
-    def cloudformation_name_type() -> str:
-        return "ClientName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPoolClient"
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CognitoUserPoolClient":
-        properties = dict(cloudformation_json.get("Properties", {}))
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
         pool_id = properties.pop("UserPoolId")
         secret = bool(properties.pop("GenerateSecret", False))
-        properties.setdefault("ClientName", resource_name)
+        properties.setdefault("ClientName", name)
         client = _idp(account_id, region_name).create_user_pool_client(pool_id, secret, properties)
         _POOLS_OF[client.id] = pool_id
-        return cls(client.id, {"ClientId": client.id})
+        return client.id, {"ClientId": client.id}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        _idp(account_id, region_name).delete_user_pool_client(
-            _POOLS_OF.pop(resource_name), resource_name
-        )
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        pool_id = _POOLS_OF.pop(physical_id)
+        _idp(account_id, region_name).delete_user_pool_client(pool_id, physical_id)
 
 
-class CognitoUserPoolGroup(_Kept, CloudFormationModel):
+class CognitoUserPoolGroup(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::Cognito::UserPoolGroup (no CFN model in moto)."""
 
     __module__ = MODULE
+    TYPE, NAME_PROPERTY = "AWS::Cognito::UserPoolGroup", "GroupName"
 
     @staticmethod
-    def cloudformation_name_type() -> str:
-        return "GroupName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPoolGroup"
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CognitoUserPoolGroup":
-        properties = cloudformation_json.get("Properties", {})
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
         pool_id = properties["UserPoolId"]
-        name = properties.get("GroupName", resource_name)
+        group = properties.get("GroupName", name)
         _idp(account_id, region_name).create_group(
             pool_id,
-            name,
+            group,
             properties.get("Description"),
             properties.get("RoleArn"),
             properties.get("Precedence"),
         )
-        _POOLS_OF[name] = pool_id
-        return cls(name, {})
+        _POOLS_OF[group] = pool_id
+        return group, {}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        _idp(account_id, region_name).delete_group(_POOLS_OF.pop(resource_name), resource_name)
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        _idp(account_id, region_name).delete_group(_POOLS_OF.pop(physical_id), physical_id)
 
 
 # --- the CDN stage option: moto 5.2 has CloudFront's API but no CloudFormation models ----
 
 
-def _cloudfront() -> Any:
+def _edge(account_id: str) -> Any:
     from moto.cloudfront.models import cloudfront_backends
 
-    return cloudfront_backends
+    return cloudfront_backends[account_id]["aws"]
 
 
-def _edge(account_id: str) -> Any:
-    return _cloudfront()[account_id]["aws"]
-
-
-class _CdnResource(_Kept):
-    TYPE = ""
-    ATTRIBUTES: tuple[str, ...] = ()
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.ATTRIBUTES
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @classmethod
-    def cloudformation_type(cls) -> str:
-        return cls.TYPE
-
-
-class CloudFrontPublicKey(_CdnResource, CloudFormationModel):
+class CloudFrontPublicKey(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::CloudFront::PublicKey (moto: API only)."""
 
     __module__ = MODULE
-    TYPE = "AWS::CloudFront::PublicKey"
+    TYPE, NAME_PROPERTY, ATTRIBUTES = "AWS::CloudFront::PublicKey", "Name", ()
 
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CloudFrontPublicKey":
-        config = cloudformation_json["Properties"]["PublicKeyConfig"]
+    @staticmethod
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
+        config = properties["PublicKeyConfig"]
         key = _edge(account_id).create_public_key(
             config["CallerReference"], config["Name"], config["EncodedKey"]
         )
-        return cls(key.id, {})
+        return key.id, {}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        _edge(account_id).delete_public_key(resource_name)
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        _edge(account_id).delete_public_key(physical_id)
 
 
-class CloudFrontKeyGroup(_CdnResource, CloudFormationModel):
+class CloudFrontKeyGroup(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::CloudFront::KeyGroup (moto: API only)."""
 
     __module__ = MODULE
-    TYPE = "AWS::CloudFront::KeyGroup"
+    TYPE, NAME_PROPERTY, ATTRIBUTES = "AWS::CloudFront::KeyGroup", "Name", ()
 
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CloudFrontKeyGroup":
-        config = cloudformation_json["Properties"]["KeyGroupConfig"]
-        group = _edge(account_id).create_key_group(config["Name"], config["Items"])
-        return cls(group.id, {})
+    @staticmethod
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
+        config = properties["KeyGroupConfig"]
+        return _edge(account_id).create_key_group(config["Name"], config["Items"]).id, {}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        _edge(account_id).key_groups.pop(resource_name, None)
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        _edge(account_id).key_groups.pop(physical_id, None)
 
 
-class CloudFrontOriginAccessControl(_CdnResource, CloudFormationModel):
+class CloudFrontOriginAccessControl(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::CloudFront::OriginAccessControl (moto: API only)."""
 
     __module__ = MODULE
-    TYPE = "AWS::CloudFront::OriginAccessControl"
-    ATTRIBUTES = ("Id",)
+    TYPE, NAME_PROPERTY, ATTRIBUTES = "AWS::CloudFront::OriginAccessControl", "Name", ("Id",)
 
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CloudFrontOriginAccessControl":
-        config = cloudformation_json["Properties"]["OriginAccessControlConfig"]
+    @staticmethod
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
+        config = properties["OriginAccessControlConfig"]
         control = _edge(account_id).create_origin_access_control(config)
-        return cls(control.id, {"Id": control.id})
+        return control.id, {"Id": control.id}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        _edge(account_id).delete_origin_access_control(resource_name)
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        _edge(account_id).delete_origin_access_control(physical_id)
 
 
-class CloudFrontDistribution(_CdnResource, CloudFormationModel):
+class CloudFrontDistribution(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::CloudFront::Distribution (moto: API only)."""
 
     __module__ = MODULE
-    TYPE = "AWS::CloudFront::Distribution"
+    TYPE, NAME_PROPERTY = "AWS::CloudFront::Distribution", "Name"
     ATTRIBUTES = ("DomainName", "Id")
 
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CloudFrontDistribution":
+    @staticmethod
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
         from devserver.cdn import distribution_config
 
-        config = cloudformation_json["Properties"]["DistributionConfig"]
-        made, _, _ = _edge(account_id).create_distribution(
-            distribution_config(config, caller_reference=resource_name), tags=[]
-        )
-        return cls(
-            made.distribution_id, {"DomainName": made.domain_name, "Id": made.distribution_id}
-        )
+        config = distribution_config(properties["DistributionConfig"], caller_reference=name)
+        made, _, _ = _edge(account_id).create_distribution(config, tags=[])
+        return made.distribution_id, {"DomainName": made.domain_name, "Id": made.distribution_id}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        _edge(account_id).distributions.pop(resource_name, None)
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        _edge(account_id).distributions.pop(physical_id, None)
 
 
-class S3BucketPolicy(_Kept, CloudFormationModel):
+def _s3(account_id: str) -> Any:
+    from moto.s3.models import s3_backends
+
+    return s3_backends[account_id]["aws"]
+
+
+class S3BucketPolicy(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::S3::BucketPolicy (no CFN model in moto 5.2)."""
 
     __module__ = "moto.s3.rehearsal_shims"
+    TYPE = "AWS::S3::BucketPolicy"
 
     @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "S3BucketPolicy":
-        import json
-
-        from moto.s3.models import s3_backends
-
-        properties = cloudformation_json["Properties"]
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
         bucket = properties["Bucket"]
         document = json.dumps(properties["PolicyDocument"]).encode()
-        s3_backends[account_id]["aws"].put_bucket_policy(bucket, document)
-        return cls(bucket, {})
+        _s3(account_id).put_bucket_policy(bucket, document)
+        return bucket, {}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        from moto.s3.models import s3_backends
-
-        backend = s3_backends[account_id]["aws"]
-        if resource_name in backend.buckets:
-            backend.delete_bucket_policy(resource_name)
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        if physical_id in _s3(account_id).buckets:
+            _s3(account_id).delete_bucket_policy(physical_id)
 
 
-class CloudWatchAlarm(_Kept, CloudFormationModel):
+def _cloudwatch(account_id: str, region_name: str) -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return cloudwatch_backends[account_id][region_name]
+
+
+class CloudWatchAlarm(_Shape, CloudFormationModel):
     """Real AWS: CloudFormation creates AWS::CloudWatch::Alarm (no CFN model in moto 5.2)."""
 
     __module__ = "moto.cloudwatch.rehearsal_shims"
+    TYPE, NAME_PROPERTY = "AWS::CloudWatch::Alarm", "AlarmName"
 
     @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> "CloudWatchAlarm":
-        from moto.cloudwatch.models import cloudwatch_backends
-
-        p = cloudformation_json["Properties"]
-        name = p.get("AlarmName", resource_name)
-        cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=name,
+    def make(name: str, properties: Properties, account_id: str, region_name: str) -> Made:
+        p = properties
+        alarm = p.get("AlarmName", name)
+        _cloudwatch(account_id, region_name).put_metric_alarm(
+            name=alarm,
             namespace=p["Namespace"],
             metric_name=p["MetricName"],
             comparison_operator=p["ComparisonOperator"],
@@ -417,19 +291,11 @@ class CloudWatchAlarm(_Kept, CloudFormationModel):
             alarm_actions=p.get("AlarmActions") or [],
             treat_missing_data=p.get("TreatMissingData"),
         )
-        return cls(name, {})
+        return alarm, {}
 
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        from moto.cloudwatch.models import cloudwatch_backends
-
-        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+    @staticmethod
+    def remove(physical_id: str, account_id: str, region_name: str) -> None:
+        _cloudwatch(account_id, region_name).delete_alarms([physical_id])
 
 
 def s3_filter_rule_names_in_either_case() -> None:
