@@ -17,7 +17,8 @@ A claim carries a lease (`processing_lease_seconds`). A run killed before it cou
 its claim (out of memory, out of time) leaves it behind; once the lease has run out, the
 next try of the event (or the cleanup) takes it over as a new attempt, and after
 `cleanup_max_attempts` the upload fails with processing_timeout. While the lease holds,
-another try of the same event raises Busy, so Lambda tries it again later.
+another try of the same event raises Busy, so Lambda tries it again later. The writes of
+the claim, the verdict and the release, with their retries, are chalicelib.lifecycle's.
 """
 
 import hashlib
