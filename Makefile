@@ -10,6 +10,8 @@ PORT ?= 8000
 # make test: pytest-xdist workers for the tests, then the checks that need them all done.
 WORKERS ?= 2
 CALLS := .cache/aws-calls.log
+# Biome lints and formats the web page's JavaScript (biome.json; scripts/install-biome.sh).
+BIOME := .cache/biome/node_modules/.bin/biome
 
 .PHONY: help venv run test lint format bench vendor guard package infra deploy rehearse lambda-run redrive admin clean
 
@@ -40,22 +42,28 @@ run: venv
 test: venv
 	scripts/install-browser.sh
 	scripts/install-axe.sh
+	scripts/install-biome.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(BIOME) check .
 	$(PY) scripts/vendor.py --arch x86_64
 	rm -f $(CALLS) $(CALLS).complete
 	$(PY) -m pytest -n $(WORKERS) --dist loadfile --aws-calls $(CALLS) -m "not policy and not alone"
 	$(PY) -m pytest --aws-calls $(CALLS) -m "policy or alone"
 
 lint: venv
+	scripts/install-biome.sh
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(BIOME) check .
 
 format: venv
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+	scripts/install-biome.sh
+	$(BIOME) check --write .
 
 bench: venv
 	$(PY) scripts/bench.py

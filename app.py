@@ -207,7 +207,7 @@ def my_collections(v):
 @app.route("/collections/{collection_id}", methods=["GET"], authorizer=users, cors=cors)
 @view(app)
 def get_collection(v, collection_id):
-    return listing(v, collection.view(v.caller, collection_id, may_read=v.access.is_member))
+    return listing(v, collection.view(collection_id, may_read=v.access.is_member))
 
 
 @app.route("/collections/{collection_id}/members", methods=["POST"], authorizer=users, cors=cors)

@@ -14,8 +14,9 @@ allow; chalicelib.upstream says how the question is asked).
 from typing import Any
 
 from chalicelib import collection, records, settings, upstream
+from chalicelib.callers import Caller
 from chalicelib.errors import Forbidden, NotFound, NotSignedIn, Unavailable
-from chalicelib.images import Caller, Image, Status
+from chalicelib.images import Image, Status
 
 
 def caller_from_context(context: dict[str, Any] | None) -> Caller:

@@ -12,8 +12,9 @@ import secrets
 from typing import Any
 
 from chalicelib import records, table, validation
+from chalicelib.callers import Caller
 from chalicelib.errors import NotFound
-from chalicelib.images import Caller, now_iso
+from chalicelib.images import now_iso
 from chalicelib.logs import metric
 
 PREFIX = "isk_"

@@ -153,7 +153,7 @@ def _redrive(sweep: Sweep, upload: Upload) -> None:
     attempts = sweep.config.cleanup_max_attempts
     if upload.attempts >= attempts:
         message = f"processing did not finish after {upload.attempts} attempts"
-        if processing.fail_stuck(upload, Code.PROCESSING_TIMEOUT, message):
+        if lifecycle.fail_stuck(upload, Code.PROCESSING_TIMEOUT, message):
             sweep.counts["timedOut"] += 1
         return
     stale = sweep.ago(sweep.config.processing_lease_seconds)

@@ -10,9 +10,10 @@ creator is the owner and the first member. Share links live in chalicelib.sharel
 from typing import Any
 
 from chalicelib import directory, records, table, validation
+from chalicelib.callers import Caller
 from chalicelib.errors import Conflict, Forbidden, Invalid, NotFound
 from chalicelib.ids import new_id
-from chalicelib.images import Caller, now_iso
+from chalicelib.images import now_iso
 
 # A person belongs to a handful of collections; the listing shows the newest this many.
 MAX_LISTED = 100
@@ -121,7 +122,7 @@ def _readable(collection_id: str, may_read) -> dict[str, Any]:
     return found
 
 
-def view(caller: Caller, collection_id: str, *, may_read) -> dict[str, Any]:
+def view(collection_id: str, *, may_read) -> dict[str, Any]:
     found = _readable(collection_id, may_read)
     return _public(found["meta"], found["members"])
 

@@ -12,7 +12,6 @@ from chalicelib import (
     blobs,
     cursors,
     delivery,
-    events,
     lifecycle,
     records,
     refocus,
@@ -21,6 +20,7 @@ from chalicelib import (
     validation,
 )
 from chalicelib.access import Access
+from chalicelib.callers import Caller
 from chalicelib.errors import (
     Conflict,
     Invalid,
@@ -30,7 +30,7 @@ from chalicelib.errors import (
     Unprocessable,
 )
 from chalicelib.ids import new_id
-from chalicelib.images import Caller, Content, Image, Status, Upload, Variant, now_iso
+from chalicelib.images import Content, Image, Status, Upload, Variant, now_iso
 
 VARIANT_ORIGINAL = "original"
 # How long a retried POST /images with the same Idempotency-Key gets the first answer back:
@@ -307,14 +307,10 @@ def replace_content(caller: Caller, image: Image, body: dict[str, Any]) -> dict[
 
 def delete_image(image: Image) -> None:
     """Remove every blob of the image; keep the record as a `deleted` tombstone."""
-    now = now_iso()
-    tomb = lifecycle.tombstone(image, now)
     try:
-        records.tombstone(tomb, image_version_was=image.version, deleted_at=now)
+        lifecycle.delete(image)
     except records.LostWrite:
         raise Conflict("the image changed meanwhile; try again") from None
-    records.mark_uploads_deleted(image.id, now)
-    events.emit(tomb)
     for prefix in blobs.image_prefixes(image.id):
         blobs.delete_prefix(prefix)
     delivery.withdraw(blobs.image_prefixes(image.id))

@@ -286,17 +286,3 @@ class Upload:
             "replaces": self.replaces,
             "deletedAt": self.deletedAt,
         }
-
-
-@dataclass
-class Caller:
-    """Who is asking: a user from verified Cognito claims, or an external API key."""
-
-    id: str
-    name: str
-    groups: frozenset[str] = field(default_factory=frozenset)
-    api_key_id: str | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return "admins" in self.groups

@@ -13,15 +13,22 @@ conditional write of them shares.
 
 Every change of a record is made by `_moved`, which checks the table, and for an image sets
 `updatedAt` and the next `version` (every write of an image is conditional on the version
-it was read at). Pure: no AWS here but in `retrying`, which only calls what it is given.
+it was read at). Pure but for the last section, the conditional writes that processing,
+the cleanup and the routes share: the write of a held claim with its retries, giving up on a
+stuck upload, and the tombstone. The writes that make a terminal status queue its event
+(chalicelib.events) right there.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from chalicelib.images import Content, Failure, Image, Status, Upload
+from chalicelib import blobs, events, records
+from chalicelib.failures import Code
+from chalicelib.images import Content, Failure, Image, Status, Upload, now_iso
+from chalicelib.logs import log_event, metric
 
 # How often a conditional write is tried again after losing to an unrelated change.
 WRITE_ATTEMPTS = 3
@@ -252,3 +259,116 @@ def retrying[State, Result](
         except lost:
             state = read_again(state)
     raise gave_up()
+
+
+class Skip(Exception):
+    """The event needs nothing (more) from this run: it is acknowledged, not retried."""
+
+
+class Orphaned(Skip):
+    """The image was deleted or replaced under the run: nothing references what it made."""
+
+
+def write_held(
+    image: Image,
+    upload: Upload,
+    upload_was: Status,
+    change: Callable[[Image, Upload], tuple[Image, Upload]],
+) -> Image:
+    """Write `change` of an image and the upload a run holds, conditional on both. A write
+    that loses to an unrelated change (an edit of the title, say) reads the record again
+    and applies `change` to it; one that keeps losing leaves the upload to the cleanup
+    (Skip). A terminal status written here queues its event. Returns the written image."""
+
+    def write(held: tuple[Image, Upload]) -> Image:
+        changed_image, changed_upload = change(*held)
+        records.save_transition(
+            changed_image, changed_upload, upload_was=upload_was, image_version_was=held[0].version
+        )
+        return changed_image
+
+    written = retrying(
+        (image, upload),
+        write,
+        lambda held: read_again(held[1], upload_was),
+        lost=records.LostWrite,
+        gave_up=lambda: Skip(
+            "the record kept changing while it was written; the cleanup re-drives it"
+        ),
+    )
+    events.emit(written)
+    return written
+
+
+def read_again(held: Upload, upload_was: Status) -> tuple[Image, Upload]:
+    """After a lost write: the fresh records if `held` is still the upload the image waits
+    for, in the status and under the claim it was written from; else stop (the image was
+    deleted, replaced, given up on, or claimed by another run)."""
+    image, upload = records.get_image_and_upload(held.imageId, held.uploadId)
+    if image is None or image.status == Status.DELETED:
+        raise Orphaned("the image was deleted while its upload was processed")
+    if upload is None or image.uploadId != held.uploadId:
+        raise Orphaned("superseded by a newer upload while it was processed")
+    if upload.status != upload_was:
+        raise Skip(f"the upload became {upload.status} while it was processed")
+    if upload.claimedAt != held.claimedAt:
+        raise Skip("another run claimed the upload while this one processed it")
+    return image, upload
+
+
+def record_failure(image_id: str, upload_id: str, code: Code, message: str, attempt: int | None):
+    """The log line and metric of a failed upload."""
+    log_event(
+        "upload_failed",
+        imageId=image_id,
+        uploadId=upload_id,
+        code=code,
+        message=message,
+        attempt=attempt,
+    )
+    metric({"UploadsFailed": 1}, dimensions={"Code": code})
+
+
+def fail_stuck(seen: Upload, code: Code, message: str) -> bool:
+    """Give up on an upload that never finished (after K attempts: the claim, or the
+    cleanup). Only the claim that was seen is given up: if another run has claimed it
+    since, nothing is written. Returns whether it was failed."""
+    started = time.monotonic()
+    image, upload = records.get_image_and_upload(seen.imageId, seen.uploadId)
+    if image is None or upload is None or image.uploadId != seen.uploadId:
+        return False
+    if (upload.status, upload.claimedAt) != (seen.status, seen.claimedAt):
+        return False
+    record_failure(image.id, upload.uploadId, code, message, upload.attempts)
+    try:
+        write_held(
+            image,
+            upload,
+            upload.status,
+            lambda image, upload: verdict(
+                image,
+                upload,
+                now_iso(),
+                content=None,
+                failure=Failure(code, message),
+                duration_ms=int((time.monotonic() - started) * 1000),
+                keep_served=True,
+            ),
+        )
+    except Skip as skip:
+        log_event("upload_fail_lost", imageId=image.id, uploadId=upload.uploadId, reason=str(skip))
+        return False
+    # The bytes that never finished are never served; keep no copy of them.
+    blobs.delete([upload.key])
+    return True
+
+
+def delete(image: Image) -> Image:
+    """An image becomes a `deleted` tombstone, its uploads with it, in conditional writes
+    (records.LostWrite if the image changed since it was read); queues the event."""
+    now = now_iso()
+    tomb = tombstone(image, now)
+    records.tombstone(tomb, image_version_was=image.version, deleted_at=now)
+    records.mark_uploads_deleted(image.id, now)
+    events.emit(tomb)
+    return tomb

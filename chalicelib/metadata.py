@@ -204,7 +204,7 @@ FILTERS: dict[str, Callable[[bytes, int], bytes]] = {
     "jpeg": jpeg,
     "png": png,
     "webp": webp,
-    "bmp": lambda data, orientation: data,
+    "bmp": lambda data, _orientation: data,  # BMP has no metadata to rewrite
 }
 
 

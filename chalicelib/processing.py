@@ -17,7 +17,8 @@ A claim carries a lease (`processing_lease_seconds`). A run killed before it cou
 its claim (out of memory, out of time) leaves it behind; once the lease has run out, the
 next try of the event (or the cleanup) takes it over as a new attempt, and after
 `cleanup_max_attempts` the upload fails with processing_timeout. While the lease holds,
-another try of the same event raises Busy, so Lambda tries it again later.
+another try of the same event raises Busy, so Lambda tries it again later. The writes of
+the claim, the verdict and the release, with their retries, are chalicelib.lifecycle's.
 """
 
 import hashlib
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from chalicelib import blobs, duplicates, events, imaging, lifecycle, metadata, records, settings
+from chalicelib import blobs, duplicates, imaging, lifecycle, metadata, records, settings
 from chalicelib.failures import Code, Rejected
 from chalicelib.images import (
     Content,
@@ -42,18 +43,10 @@ from chalicelib.images import (
     parse_iso,
 )
 from chalicelib.imaging import fingerprint, formats
-from chalicelib.lifecycle import Claim
+from chalicelib.lifecycle import Claim, Orphaned, Skip
 from chalicelib.logs import bound, log_error, log_event, metric
 
 log = logging.getLogger(__name__)
-
-
-class Skip(Exception):
-    """Nothing to do for this event; the reason is logged."""
-
-
-class Orphaned(Skip):
-    """The image was deleted or replaced while this upload was processed."""
 
 
 class Busy(Exception):
@@ -116,7 +109,7 @@ def _try_claim(job: Job) -> None:
     elif decision is Claim.GIVE_UP:
         assert upload is not None
         message = f"processing did not finish after {upload.attempts} attempts"
-        fail_stuck(upload, Code.PROCESSING_TIMEOUT, message)
+        lifecycle.fail_stuck(upload, Code.PROCESSING_TIMEOUT, message)
         raise Skip(f"given up after {upload.attempts} attempts")
     elif decision is Claim.FAILED_AGAIN:
         blobs.delete([job.key])
@@ -199,7 +192,7 @@ def _stop_serving_overwritten(image: Image) -> None:
     so the event is retried against the fresh record."""
     assert image.content is not None
     records.save_image(lifecycle.unserve(image, now_iso()), image_version_was=image.version)
-    _remove_version(image.id, image.content)
+    _remove_version(image.content)
     _remove_renders(image.id)
 
 
@@ -310,13 +303,13 @@ def record_ready(job: Job) -> None:
     )
     previous = job.image.content
     try:
-        _finish(job, Status.READY, content=content)
+        _finish(job, content=content)
     except Orphaned:
         # What was made here is referenced by no record: remove it now.
         blobs.delete(job.made_keys())
         raise
     if previous and previous.uploadId != job.upload_id:
-        _remove_version(job.image_id, previous)
+        _remove_version(previous)
     if previous and previous.sha256 != content.sha256:
         _remove_renders(job.image_id)
 
@@ -398,36 +391,9 @@ def _run(job: Job) -> str:
     return "ready"
 
 
-def fail_stuck(seen: Upload, code: Code, message: str) -> bool:
-    """Give up on an upload that never finished (the cleanup, after K attempts). Only the
-    claim the cleanup saw is given up: if another run has claimed it since, nothing is
-    written. Returns whether it was failed."""
-    image, upload = records.get_image_and_upload(seen.imageId, seen.uploadId)
-    if image is None or upload is None or image.uploadId != seen.uploadId:
-        return False
-    if (upload.status, upload.claimedAt) != (seen.status, seen.claimedAt):
-        return False
-    job = Job(
-        key=upload.key,
-        image_id=image.id,
-        upload_id=upload.uploadId,
-        image=image,
-        upload=upload,
-        claimed=True,
-    )
-    return _fail(job, code, message, upload_was=upload.status) == "failed"
-
-
 def _fail(job: Job, code: Code, message: str, upload_was: Status = Status.PROCESSING) -> str:
-    log_event(
-        "upload_failed",
-        imageId=job.image_id,
-        uploadId=job.upload_id,
-        code=code,
-        message=message,
-        attempt=job.upload.attempts if job.upload else None,
-    )
-    metric({"UploadsFailed": 1}, dimensions={"Code": code})
+    attempt = job.upload.attempts if job.upload else None
+    lifecycle.record_failure(job.image_id, job.upload_id, code, message, attempt)
     if not job.claimed or job.image is None or job.upload is None:
         return "failed"
     # A ready upload whose original was overwritten through its URL cannot go back to the
@@ -435,7 +401,7 @@ def _fail(job: Job, code: Code, message: str, upload_was: Status = Status.PROCES
     # go too.
     lost = job.image.content if job.reposted else None
     try:
-        _finish(job, Status.FAILED, failure=Failure(code, message), upload_was=upload_was)
+        _finish(job, failure=Failure(code, message), upload_was=upload_was)
     except Skip as skip:
         log_event(
             "upload_fail_lost", imageId=job.image_id, uploadId=job.upload_id, reason=str(skip)
@@ -444,14 +410,13 @@ def _fail(job: Job, code: Code, message: str, upload_was: Status = Status.PROCES
     # The rejected bytes are never served; keep no copy of them (or of partial variants).
     blobs.delete(job.made_keys())
     if lost is not None:
-        _remove_version(job.image_id, lost)
+        _remove_version(lost)
         _remove_renders(job.image_id)
     return "failed"
 
 
 def _finish(
     job: Job,
-    status: Status,
     *,
     content: Content | None = None,
     failure: Failure | None = None,
@@ -473,56 +438,15 @@ def _finish(
             keep_served=not job.reposted,
         )
 
-    events.emit(_write(job, upload_was, verdict))
+    _write(job, upload_was, verdict)
 
 
 def _write(
     job: Job, upload_was: Status, change: Callable[[Image, Upload], tuple[Image, Upload]]
-) -> Image:
-    """Write `change` of the image and upload this run holds, conditional on both. A write
-    that loses to an unrelated change (an edit of the title, say) reads the record again
-    and applies `change` to it; one that keeps losing leaves the upload to the cleanup."""
-
-    written: list[Image] = []
-
-    def write(job: Job) -> None:
-        assert job.image and job.upload
-        image, upload = change(job.image, job.upload)
-        records.save_transition(
-            image, upload, upload_was=upload_was, image_version_was=job.image.version
-        )
-        written.append(image)
-
-    def read_again(job: Job) -> Job:
-        _read_again(job, upload_was)
-        return job
-
-    lifecycle.retrying(
-        job,
-        write,
-        read_again,
-        lost=records.LostWrite,
-        gave_up=lambda: Skip(
-            "the record kept changing while it was written; the cleanup re-drives it"
-        ),
-    )
-    return written[-1]
-
-
-def _read_again(job: Job, upload_was: Status) -> None:
-    """After a lost write: carry on with the fresh record if this upload is still the one the
-    image waits for, else stop (the image was deleted, replaced, or given up on)."""
-    image, upload = records.get_image_and_upload(job.image_id, job.upload_id)
-    if image is None or image.status == Status.DELETED:
-        raise Orphaned("the image was deleted while its upload was processed")
-    if upload is None or image.uploadId != job.upload_id:
-        raise Orphaned("superseded by a newer upload while it was processed")
-    if upload.status != upload_was:
-        raise Skip(f"the upload became {upload.status} while it was processed")
-    assert job.upload is not None  # _read_again follows a write of the claim this run holds
-    if upload.claimedAt != job.upload.claimedAt:
-        raise Skip("another run claimed the upload while this one processed it")
-    job.image, job.upload = image, upload
+) -> None:
+    """lifecycle.write_held of the image and the upload this run holds."""
+    assert job.image and job.upload
+    lifecycle.write_held(job.image, job.upload, upload_was, change)
 
 
 def _release(job: Job) -> None:
@@ -544,7 +468,7 @@ def _release(job: Job) -> None:
         log.exception("could not release the claim; the cleanup will re-drive it")
 
 
-def _remove_version(image_id: str, content: Content) -> None:
+def _remove_version(content: Content) -> None:
     blobs.delete(content.stored_keys())
 
 

@@ -19,8 +19,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import aws, records, table, validation
+from chalicelib.callers import Caller
 from chalicelib.errors import Forbidden, Gone, Invalid, NotFound, NotSignedIn, TooLarge
-from chalicelib.images import Caller, now_iso, parse_iso
+from chalicelib.images import now_iso, parse_iso
 
 PREFIX = "shl_"
 MAX_LISTED = 200

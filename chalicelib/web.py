@@ -14,7 +14,7 @@ from chalice import Chalice, Response
 
 from chalicelib import access, errors, validation
 from chalicelib.access import Access
-from chalicelib.images import Caller
+from chalicelib.callers import Caller
 
 GUEST = Caller(id="guest", name="guest")
 

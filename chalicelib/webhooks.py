@@ -24,9 +24,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib import apikeys, aws, events, records, settings, table, upstream, validation
+from chalicelib.callers import Caller
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.ids import new_id
-from chalicelib.images import Caller, now_iso
+from chalicelib.images import now_iso
 from chalicelib.logs import log_event
 
 SIGNATURE_HEADER = "X-Image-Service-Signature"

@@ -70,7 +70,7 @@ def _provision() -> None:
 
 def _as_alice() -> None:
     from chalicelib import access
-    from chalicelib.images import Caller
+    from chalicelib.callers import Caller
 
     alice = Caller(id="alice-sub", name="alice")
     access.caller_from_context = lambda context: alice  # the claims are taken as verified

@@ -649,7 +649,7 @@ def aws_calls(image: Path) -> dict:
 
     from chalicelib import aws, image_operations, processing, settings
     from chalicelib.access import Access
-    from chalicelib.images import Caller
+    from chalicelib.callers import Caller
     from devserver import provision
 
     with mock_aws():

@@ -11,7 +11,11 @@ export function onSessionEnded(callback) {
 async function send(method, path, body) {
   const headers = { Authorization: session.token() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
 export async function api(method, path, body) {
@@ -26,8 +30,13 @@ export async function api(method, path, body) {
   }
   const text = await response.text();
   let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = { Message: text }; }
-  if (response.status === 401 && session.token()) ended("Your session has ended; please sign in again.");
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { Message: text };
+  }
+  if (response.status === 401 && session.token())
+    ended("Your session has ended; please sign in again.");
   return { status: response.status, ok: response.ok, data };
 }
 

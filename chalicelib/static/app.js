@@ -31,7 +31,11 @@ function say(id, text, good = false) {
 async function busy(form, work) {
   const button = $("button[type=submit]", form);
   button.disabled = true;
-  try { return await work(); } finally { button.disabled = false; }
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function signIn(event) {
@@ -40,7 +44,10 @@ async function signIn(event) {
   const username = $("#username").value.trim();
   const outcome = await busy(event.target, () => session.signIn(username, $("#password").value));
   $("#password").value = "";
-  if (outcome.error) { say("sign-in-error", outcome.error); return; }
+  if (outcome.error) {
+    say("sign-in-error", outcome.error);
+    return;
+  }
   if (outcome.challenge) {
     state.pending = { username, session: outcome.session };
     showPanel("new-password");
@@ -52,10 +59,18 @@ async function signIn(event) {
 async function setFirstPassword(event) {
   event.preventDefault();
   const password = $("#first-password").value;
-  if (password !== $("#first-password-again").value) { say("new-password-error", "The two passwords differ."); return; }
+  if (password !== $("#first-password-again").value) {
+    say("new-password-error", "The two passwords differ.");
+    return;
+  }
   const { username, session: challenge } = state.pending;
-  const outcome = await busy(event.target, () => session.setFirstPassword(username, challenge, password));
-  if (outcome.error) { say("new-password-error", outcome.error); return; }
+  const outcome = await busy(event.target, () =>
+    session.setFirstPassword(username, challenge, password),
+  );
+  if (outcome.error) {
+    say("new-password-error", outcome.error);
+    return;
+  }
   state.pending = null;
   event.target.reset();
   await enter();
@@ -65,10 +80,14 @@ async function requestReset(event) {
   event.preventDefault();
   const username = $("#forgot-username").value.trim();
   const outcome = await busy(event.target, () => session.requestReset(username));
-  if (outcome.error) { say("forgot-error", outcome.error); return; }
+  if (outcome.error) {
+    say("forgot-error", outcome.error);
+    return;
+  }
   state.pending = { username };
   $("#reset-sent").textContent = outcome.destination
-    ? `A code was sent to ${outcome.destination}.` : "If that account exists, a code is on its way to its email.";
+    ? `A code was sent to ${outcome.destination}.`
+    : "If that account exists, a code is on its way to its email.";
   showPanel("reset");
 }
 
@@ -76,8 +95,12 @@ async function confirmReset(event) {
   event.preventDefault();
   const password = $("#reset-password").value;
   const outcome = await busy(event.target, () =>
-    session.confirmReset(state.pending.username, $("#reset-code").value.trim(), password));
-  if (outcome.error) { say("reset-error", outcome.error); return; }
+    session.confirmReset(state.pending.username, $("#reset-code").value.trim(), password),
+  );
+  if (outcome.error) {
+    say("reset-error", outcome.error);
+    return;
+  }
   $("#username").value = state.pending.username;
   state.pending = null;
   event.target.reset();
@@ -88,7 +111,11 @@ async function confirmReset(event) {
 
 async function enter() {
   const me = await api("GET", "me");
-  if (!me.ok) { session.forget(); say("sign-in-error", "Signed in, but the service refused the session; try again."); return; }
+  if (!me.ok) {
+    session.forget();
+    say("sign-in-error", "Signed in, but the service refused the session; try again.");
+    return;
+  }
   state.me = me.data;
   const admin = me.data.groups.includes("admins");
   $("#who-name").textContent = me.data.username;
@@ -145,7 +172,9 @@ function wireTabs() {
       // The arrow keys move between tabs (the WAI-ARIA tabs pattern); Tab moves into the panel.
       const shown = tabs();
       const at = shown.indexOf(tab);
-      const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: shown.length - 1 }[event.key];
+      const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: shown.length - 1 }[
+        event.key
+      ];
       if (to === undefined) return;
       event.preventDefault();
       showView(shown[(to + shown.length) % shown.length].dataset.view);
@@ -168,14 +197,17 @@ function openImage(imageId) {
 }
 
 const detailHooks = {
-  changed: (image) => { for (const gallery of state.galleries) gallery.update(image); },
+  changed: (image) => {
+    for (const gallery of state.galleries) gallery.update(image);
+  },
   deleted: (imageId) => {
     for (const gallery of state.galleries) gallery.forget(imageId);
     const back = $("[role=tab][aria-selected=true]");
     (back.dataset.view === "gallery" ? $("#drop-zone") : back).focus(); // the card that had focus is gone
   },
   replace: (image, upload, file) => {
-    const owner = state.galleries.find((gallery) => gallery.cards.has(image.id)) || state.galleries[0];
+    const owner =
+      state.galleries.find((gallery) => gallery.cards.has(image.id)) || state.galleries[0];
     return owner.replace(image, upload, file);
   },
   labelOf: (image) => {

@@ -7,15 +7,18 @@ import * as links from "./links.js";
 
 const SUB = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 let whoAmI = () => null;
-let gallery = null;   // the open collection's gallery
-let opened = null;    // the open collection, as last read
+let gallery = null; // the open collection's gallery
+let opened = null; // the open collection, as last read
 
 export function configure(currentUser, collectionGallery) {
   whoAmI = currentUser;
   gallery = collectionGallery;
   $("#collection-form").addEventListener("submit", create);
   $("#member-form").addEventListener("submit", addMember);
-  $("#collection-back").addEventListener("click", () => { close(); load(); });
+  $("#collection-back").addEventListener("click", () => {
+    close();
+    load();
+  });
   links.configure();
 }
 
@@ -32,14 +35,25 @@ export async function load() {
   list.setAttribute("aria-busy", "true");
   const got = await api("GET", "collections");
   list.setAttribute("aria-busy", "false");
-  if (!got.ok) { announce(`Your collections could not be loaded: ${messageOf(got)}`); return; }
-  list.replaceChildren(...got.data.collections.map((found) => {
-    const button = element("button", { type: "button", class: "collection-button", "data-id": found.id },
-      element("span", { class: "name", text: found.name }),
-      element("span", { class: "muted", text: found.owned ? "Yours" : `Shared by ${found.ownerName || "someone"}` }));
-    button.addEventListener("click", () => open(found.id));
-    return element("li", { "data-testid": "collection" }, button);
-  }));
+  if (!got.ok) {
+    announce(`Your collections could not be loaded: ${messageOf(got)}`);
+    return;
+  }
+  list.replaceChildren(
+    ...got.data.collections.map((found) => {
+      const button = element(
+        "button",
+        { type: "button", class: "collection-button", "data-id": found.id },
+        element("span", { class: "name", text: found.name }),
+        element("span", {
+          class: "muted",
+          text: found.owned ? "Yours" : `Shared by ${found.ownerName || "someone"}`,
+        }),
+      );
+      button.addEventListener("click", () => open(found.id));
+      return element("li", { "data-testid": "collection" }, button);
+    }),
+  );
   $("#collections-empty").hidden = got.data.collections.length > 0;
 }
 
@@ -49,7 +63,10 @@ async function create(event) {
   const description = $("#collection-description").value.trim();
   if (description) body.description = description;
   const made = await api("POST", "collections", body);
-  if (!made.ok) { $("#collection-message").textContent = `Not created: ${messageOf(made)}`; return; }
+  if (!made.ok) {
+    $("#collection-message").textContent = `Not created: ${messageOf(made)}`;
+    return;
+  }
   $("#collection-form").reset();
   $("#collection-message").textContent = "";
   announce(`Collection ${made.data.name} created.`);
@@ -61,24 +78,40 @@ function showMembers(found) {
   const owner = found.ownerId === me.sub;
   $("#member-form").hidden = !owner;
   $("#members-count").textContent = `(${found.members.length})`;
-  $("#members").replaceChildren(...found.members.map((member) => {
-    const role = member.userId === found.ownerId ? "owner" : "member";
-    const parts = member.userId === me.sub
-      ? [element("span", { class: "member-you", text: "You" }), element("span", { class: "muted", text: role })]
-      : [element("span", { class: "member-id", text: member.username || member.userId }), element("span", { class: "muted", text: role })];
-    if (owner && member.userId !== found.ownerId) {
-      const remove = element("button", { type: "button", class: "quiet small", text: "Remove",
-                                         "aria-label": `Remove ${member.userId}` });
-      remove.addEventListener("click", () => removeMember(member.userId));
-      parts.push(remove);
-    }
-    return element("li", { "data-testid": "member", "data-user": member.userId }, ...parts);
-  }));
+  $("#members").replaceChildren(
+    ...found.members.map((member) => {
+      const role = member.userId === found.ownerId ? "owner" : "member";
+      const parts =
+        member.userId === me.sub
+          ? [
+              element("span", { class: "member-you", text: "You" }),
+              element("span", { class: "muted", text: role }),
+            ]
+          : [
+              element("span", { class: "member-id", text: member.username || member.userId }),
+              element("span", { class: "muted", text: role }),
+            ];
+      if (owner && member.userId !== found.ownerId) {
+        const remove = element("button", {
+          type: "button",
+          class: "quiet small",
+          text: "Remove",
+          "aria-label": `Remove ${member.userId}`,
+        });
+        remove.addEventListener("click", () => removeMember(member.userId));
+        parts.push(remove);
+      }
+      return element("li", { "data-testid": "member", "data-user": member.userId }, ...parts);
+    }),
+  );
 }
 
 export async function open(collectionId) {
   const got = await api("GET", `collections/${path(collectionId)}`);
-  if (!got.ok) { announce(`That collection cannot be opened: ${messageOf(got)}`); return; }
+  if (!got.ok) {
+    announce(`That collection cannot be opened: ${messageOf(got)}`);
+    return;
+  }
   opened = got.data;
   $("#collection-index").hidden = true;
   $("#collection-open").hidden = false;
@@ -86,7 +119,8 @@ export async function open(collectionId) {
   $("#collection-about").replaceChildren(
     opened.description ? element("span", { text: `${opened.description} · ` }) : "",
     element("span", { text: `Made by ${opened.ownerName || opened.ownerId} on ` }),
-    timeElement(opened.createdAt));
+    timeElement(opened.createdAt),
+  );
   $("#member-message").textContent = "";
   showMembers(opened);
   await links.show(opened, opened.ownerId === whoAmI().sub);
@@ -102,8 +136,10 @@ async function addMember(event) {
   const body = SUB.test(who) ? { userId: who } : { username: who };
   const added = await api("POST", `collections/${path(opened.id)}/members`, body);
   if (!added.ok) {
-    $("#member-message").textContent = added.status === 404 && body.username
-      ? `Not added: there is no user named ${who}.` : `Not added: ${messageOf(added)}`;
+    $("#member-message").textContent =
+      added.status === 404 && body.username
+        ? `Not added: there is no user named ${who}.`
+        : `Not added: ${messageOf(added)}`;
     return;
   }
   $("#member-id").value = "";
@@ -114,7 +150,10 @@ async function addMember(event) {
 
 async function removeMember(userId) {
   const done = await api("DELETE", `collections/${path(opened.id)}/members/${path(userId)}`);
-  if (!done.ok) { $("#member-message").textContent = `Not removed: ${messageOf(done)}`; return; }
+  if (!done.ok) {
+    $("#member-message").textContent = `Not removed: ${messageOf(done)}`;
+    return;
+  }
   opened = { ...opened, members: opened.members.filter((member) => member.userId !== userId) };
   $("#member-message").textContent = `${userId} was removed.`;
   showMembers(opened);

@@ -10,7 +10,7 @@ const HISTORY_PAGES = 5; // the user's log is read 100 rows a page, at most this
 
 let config = null;
 let hooks = null;
-let shown = null;        // the image shown, as last read
+let shown = null; // the image shown, as last read
 let linksAt = 0;
 
 export function configure(settings, callbacks) {
@@ -22,15 +22,20 @@ export function configure(settings, callbacks) {
   $("#render-form").addEventListener("submit", makeRender);
   $("#replace-input").addEventListener("change", replace);
   $("#replace-button").addEventListener("click", () => $("#replace-input").click());
-  $("#history-toggle").addEventListener("toggle", () => { if ($("#history-toggle").open) loadHistory(); });
+  $("#history-toggle").addEventListener("toggle", () => {
+    if ($("#history-toggle").open) loadHistory();
+  });
   for (const button of document.querySelectorAll("[data-copy]")) {
     button.addEventListener("click", async () => {
       const copied = await copyText($(`#${button.dataset.copy}`).value);
       $("#render-message").textContent = copied ? "Copied." : "Select the text and copy it.";
     });
   }
-  for (const selector of ["#detail-preview", "#detail-hd"]) $(selector).addEventListener("error", renewLinks);
-  $("#detail").addEventListener("close", () => { shown = null; });
+  for (const selector of ["#detail-preview", "#detail-hd"])
+    $(selector).addEventListener("error", renewLinks);
+  $("#detail").addEventListener("close", () => {
+    shown = null;
+  });
 }
 
 export function current() {
@@ -41,18 +46,24 @@ const nameOf = (image) => image.title || image.filename;
 
 function fact(name, value) {
   return value === null || value === undefined || value === ""
-    ? [] : [element("dt", { text: name }), element("dd", {}, value)];
+    ? []
+    : [element("dt", { text: name }), element("dd", {}, value)];
 }
 
 function showLinks(image) {
   // The dialog's pictures and download link: presigned, so renewed when they expire.
   const links = image.links || {};
-  const pictures = [["#detail-preview", links.preview, `${nameOf(image)}, preview`],
-                    ["#detail-hd", links["hd-rotated"], `${nameOf(image)}, 1280 by 720, upside down`]];
+  const pictures = [
+    ["#detail-preview", links.preview, `${nameOf(image)}, preview`],
+    ["#detail-hd", links["hd-rotated"], `${nameOf(image)}, 1280 by 720, upside down`],
+  ];
   for (const [selector, link, alt] of pictures) {
     const img = $(selector);
     img.closest("figure").hidden = !link;
-    if (link) { img.src = link; img.alt = alt; } else img.removeAttribute("src");
+    if (link) {
+      img.src = link;
+      img.alt = alt;
+    } else img.removeAttribute("src");
   }
   $(".pictures").hidden = !links.preview && !links["hd-rotated"];
   linksAt = Date.now();
@@ -67,7 +78,8 @@ function fill(image) {
   $("#detail-title").textContent = nameOf(image);
   showLinks(image);
   const variants = Object.entries(image.variants || {})
-    .map(([name, v]) => `${name} ${v.width}×${v.height} ${v.format}`).join(", ");
+    .map(([name, v]) => `${name} ${v.width}×${v.height} ${v.format}`)
+    .join(", ");
   $("#detail-facts").replaceChildren(
     ...fact("File", image.filename),
     ...fact("Status", hooks.labelOf(image)),
@@ -90,10 +102,18 @@ function fill(image) {
 
 export async function open(imageId) {
   const got = await api("GET", `images/${path(imageId)}`);
-  if (got.status === 404) { hooks.deleted(imageId); announce("That image no longer exists."); return; }
-  if (!got.ok) { announce(messageOf(got)); return; }
+  if (got.status === 404) {
+    hooks.deleted(imageId);
+    announce("That image no longer exists.");
+    return;
+  }
+  if (!got.ok) {
+    announce(messageOf(got));
+    return;
+  }
   fill(got.data);
-  for (const id of ["detail-message", "render-message", "replace-message"]) $(`#${id}`).textContent = "";
+  for (const id of ["detail-message", "render-message", "replace-message"])
+    $(`#${id}`).textContent = "";
   $("#render-result").hidden = true;
   if (!$("#detail").open) $("#detail").showModal();
 }
@@ -118,7 +138,10 @@ async function save(event) {
       "Not saved: this image was changed elsewhere meanwhile. The latest version is shown; make your change again and save.";
     return;
   }
-  if (!changed.ok) { $("#detail-message").textContent = `Not saved: ${messageOf(changed)}`; return; }
+  if (!changed.ok) {
+    $("#detail-message").textContent = `Not saved: ${messageOf(changed)}`;
+    return;
+  }
   fill({ ...image, ...changed.data, links: image.links });
   $("#detail-message").textContent = "Saved.";
   hooks.changed(changed.data);
@@ -155,7 +178,7 @@ async function download(event) {
   let bytes = await fetchBytes(event.currentTarget.href);
   if (!bytes) {
     const fresh = await api("GET", `images/${path(image.id)}`);
-    if (fresh.ok && fresh.data.links && fresh.data.links.original) {
+    if (fresh.ok && fresh.data.links?.original) {
       showLinks(fresh.data);
       bytes = await fetchBytes(fresh.data.links.original);
     }
@@ -198,23 +221,35 @@ async function makeRender(event) {
   const message = $("#render-message");
   const width = Number($("#render-width").value) || 0;
   const height = Number($("#render-height").value) || 0;
-  if (!width && !height) { message.textContent = "Give a width, a height, or both."; return; }
+  if (!width && !height) {
+    message.textContent = "Give a width, a height, or both.";
+    return;
+  }
   if ($("#render-fit").value !== "contain" && !(width && height)) {
-    message.textContent = "Crop and stretch need both a width and a height."; return;
+    message.textContent = "Crop and stretch need both a width and a height.";
+    return;
   }
   message.textContent = "Making the render…";
   const base = `images/${path(shown.id)}/render`;
   const one = await linkOf(`${base}?${renderQuery(width, height)}`);
-  if (one.error) { message.textContent = `No render: ${one.error}`; return; }
+  if (one.error) {
+    message.textContent = `No render: ${one.error}`;
+    return;
+  }
   // The 2x render is only asked for when it stays within the service's largest side.
-  const double = Math.max(width, height) * 2 <= 4096
-    ? await linkOf(`${base}?${renderQuery(width * 2, height * 2)}`) : null;
+  const double =
+    Math.max(width, height) * 2 <= 4096
+      ? await linkOf(`${base}?${renderQuery(width * 2, height * 2)}`)
+      : null;
   // With the CDN option the links to copy are lasting embed links (checked by the CDN on
   // every view); without it, the render's own links, which expire.
-  const lasting = config.embedLinks ? await embedLinks(width, height, double && double.url) : null;
-  if (lasting && lasting.error) { message.textContent = `No lasting link: ${lasting.error}`; return; }
+  const lasting = config.embedLinks ? await embedLinks(width, height, double?.url) : null;
+  if (lasting?.error) {
+    message.textContent = `No lasting link: ${lasting.error}`;
+    return;
+  }
   const src = lasting ? lasting.one : one.url;
-  const src2x = lasting ? lasting.double : double && double.url;
+  const src2x = lasting ? lasting.double : double?.url;
   const alt = (shown.title || shown.filename).replace(/"/g, "&quot;");
   $("#render-link").value = src;
   $("#render-snippet").value = src2x
@@ -237,7 +272,11 @@ async function embedLinks(width, height, withDouble) {
   if (!one.ok) return { error: messageOf(one) };
   const double = withDouble ? await mint(width * 2, height * 2) : null;
   if (double && !double.ok) return { error: messageOf(double) };
-  return { one: one.data.url, double: double ? double.data.url : null, expiresAt: one.data.expiresAt };
+  return {
+    one: one.data.url,
+    double: double ? double.data.url : null,
+    expiresAt: one.data.expiresAt,
+  };
 }
 
 // --- replacing the content -------------------------------------------------------------
@@ -249,24 +288,38 @@ async function replace() {
   if (!file) return;
   const message = $("#replace-message");
   const contentType = declaredType(file, config.uploadTypes);
-  if (!contentType) { message.textContent = `${file.name} is not a photo. The service takes ${typeList(config.uploadTypes)} files.`; return; }
+  if (!contentType) {
+    message.textContent = `${file.name} is not a photo. The service takes ${typeList(config.uploadTypes)} files.`;
+    return;
+  }
   if (file.size === 0 || file.size > config.maxUploadBytes) {
     message.textContent = `${file.name} cannot be used: it must be between 1 byte and ${formatBytes(config.maxUploadBytes)}.`;
     return;
   }
   const image = shown;
-  const started = await api("POST", `images/${path(image.id)}/upload`, { filename: file.name, contentType });
-  if (!started.ok) { message.textContent = `Not replaced: ${messageOf(started)}`; return; }
+  const started = await api("POST", `images/${path(image.id)}/upload`, {
+    filename: file.name,
+    contentType,
+  });
+  if (!started.ok) {
+    message.textContent = `Not replaced: ${messageOf(started)}`;
+    return;
+  }
   message.textContent = `Sending ${file.name}…`;
   const outcome = await hooks.replace(started.data.image, started.data.upload, file);
-  if (!outcome.ok) { message.textContent = `Not replaced: ${outcome.reason}`; return; }
+  if (!outcome.ok) {
+    message.textContent = `Not replaced: ${outcome.reason}`;
+    return;
+  }
   message.textContent = `${file.name} was sent; it replaces the photo once it is processed.`;
   announce(message.textContent);
   const settled = await settle(image.id);
   if (!settled || !shown || shown.id !== image.id) return;
   fill(settled);
-  message.textContent = settled.status === "ready"
-    ? `Replaced with ${file.name}.` : `${file.name} could not be used: ${failureLong(settled.failure)}`;
+  message.textContent =
+    settled.status === "ready"
+      ? `Replaced with ${file.name}.`
+      : `${file.name} could not be used: ${failureLong(settled.failure)}`;
   announce(message.textContent);
 }
 
@@ -293,20 +346,37 @@ async function loadHistory() {
     const query = new URLSearchParams({ limit: "100" });
     if (cursor) query.set("cursor", cursor);
     const got = await api("GET", `uploads?${query}`);
-    if (!got.ok) { list.replaceChildren(element("li", { text: `The log could not be read: ${messageOf(got)}` })); return; }
+    if (!got.ok) {
+      list.replaceChildren(element("li", { text: `The log could not be read: ${messageOf(got)}` }));
+      return;
+    }
     rows.push(...got.data.uploads.filter((row) => row.imageId === image.id));
     cursor = got.data.cursor;
     if (!cursor) break;
   }
   if (!shown || shown.id !== image.id) return;
   if (!rows.length) {
-    list.replaceChildren(element("li", { class: "muted", text: "No uploads of yours are in the log for this image." }));
+    list.replaceChildren(
+      element("li", { class: "muted", text: "No uploads of yours are in the log for this image." }),
+    );
     return;
   }
-  list.replaceChildren(...rows.map((row) => element("li", { "data-testid": "history-row", "data-status": row.status },
-    element("span", { class: "when" }, timeElement(row.createdAt)),
-    element("span", { class: "what", text: `${row.filename}${row.replaces ? " (replacement)" : ""}` }),
-    element("span", { class: `status ${row.status}`, text: statusWord(row.status) }),
-    row.failure ? element("span", { class: "why", text: failureLong(row.failure) }) : null,
-    row.durationMs ? element("span", { class: "muted", text: formatDuration(row.durationMs) }) : null)));
+  list.replaceChildren(
+    ...rows.map((row) =>
+      element(
+        "li",
+        { "data-testid": "history-row", "data-status": row.status },
+        element("span", { class: "when" }, timeElement(row.createdAt)),
+        element("span", {
+          class: "what",
+          text: `${row.filename}${row.replaces ? " (replacement)" : ""}`,
+        }),
+        element("span", { class: `status ${row.status}`, text: statusWord(row.status) }),
+        row.failure ? element("span", { class: "why", text: failureLong(row.failure) }) : null,
+        row.durationMs
+          ? element("span", { class: "muted", text: formatDuration(row.durationMs) })
+          : null,
+      ),
+    ),
+  );
 }

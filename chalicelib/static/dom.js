@@ -18,7 +18,9 @@ export function announce(message) {
   // Cleared first so the same sentence twice is still spoken twice.
   const region = $("#announcer");
   region.textContent = "";
-  setTimeout(() => { region.textContent = message; }, 50);
+  setTimeout(() => {
+    region.textContent = message;
+  }, 50);
 }
 
 export function formatBytes(bytes) {
@@ -36,7 +38,9 @@ export function formatTime(iso, long = false) {
 }
 
 export function timeElement(iso, long = false) {
-  return iso ? element("time", { datetime: iso, title: formatTime(iso, true), text: formatTime(iso, long) }) : "";
+  return iso
+    ? element("time", { datetime: iso, title: formatTime(iso, true), text: formatTime(iso, long) })
+    : "";
 }
 
 const CLOCK = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
@@ -45,7 +49,12 @@ const CLOCK = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
 export function laterTimeElement(iso, earlier) {
   if (!iso) return "";
   const sameDay = earlier && new Date(iso).toDateString() === new Date(earlier).toDateString();
-  return sameDay ? element("time", { datetime: iso, title: formatTime(iso, true), text: CLOCK.format(new Date(iso)) })
+  return sameDay
+    ? element("time", {
+        datetime: iso,
+        title: formatTime(iso, true),
+        text: CLOCK.format(new Date(iso)),
+      })
     : timeElement(iso);
 }
 

@@ -103,7 +103,10 @@ export class Gallery {
     this.more.disabled = false;
     this.loading.hidden = true;
     this.list.setAttribute("aria-busy", "false");
-    if (!page.ok) { this.notice(`The photos could not be loaded: ${messageOf(page)}`); return; }
+    if (!page.ok) {
+      this.notice(`The photos could not be loaded: ${messageOf(page)}`);
+      return;
+    }
     const shown = [];
     for (const image of page.data.images) {
       if (this.cards.has(image.id)) continue; // already here (uploaded from this page)
@@ -115,18 +118,26 @@ export class Gallery {
     this.cursor = page.data.cursor;
     this.more.hidden = !this.cursor;
     this.empty.hidden = this.cards.size > 0;
-    await Promise.all(shown.map((entry) => {
-      if (entry.image.status === "ready") return this.loadThumbnail(entry);
-      if (entry.image.status === "processing") this.watch(entry);
-      return null;
-    }));
+    await Promise.all(
+      shown.map((entry) => {
+        if (entry.image.status === "ready") return this.loadThumbnail(entry);
+        if (entry.image.status === "processing") this.watch(entry);
+        return null;
+      }),
+    );
   }
 
   track(image, extra = {}) {
     let entry = this.cards.get(image.id);
     if (!entry) {
-      entry = { image, phase: null, uploaded: false, progress: 0, seen: [],
-                node: element("li", { class: "card", "data-id": image.id, "data-testid": "card" }) };
+      entry = {
+        image,
+        phase: null,
+        uploaded: false,
+        progress: 0,
+        seen: [],
+        node: element("li", { class: "card", "data-id": image.id, "data-testid": "card" }),
+      };
       this.cards.set(image.id, entry);
     }
     Object.assign(entry, { image: { ...entry.image, ...image } }, extra);
@@ -144,19 +155,30 @@ export class Gallery {
     }
     node.dataset.status = phase;
     node.dataset.seen = entry.seen.join(" ");
-    if (image.failure) node.dataset.failure = image.failure.code; else delete node.dataset.failure;
+    if (image.failure) node.dataset.failure = image.failure.code;
+    else delete node.dataset.failure;
 
     const thumb = element("span", { class: "thumb" });
     const preview = phase === "ready" ? placeholderOf(image) : null;
     if (preview) {
-      const shown = element("img", { class: "preview", src: preview, alt: "", "data-testid": "placeholder" });
+      const shown = element("img", {
+        class: "preview",
+        src: preview,
+        alt: "",
+        "data-testid": "placeholder",
+      });
       shown.style.objectPosition = positionOf(image);
       thumb.classList.add("previewed");
       thumb.append(shown);
     }
     if (image.colors) thumb.style.backgroundColor = image.colors.average;
     if (entry.thumbnail) {
-      const img = element("img", { src: entry.thumbnail, alt: "", loading: "lazy", decoding: "async" });
+      const img = element("img", {
+        src: entry.thumbnail,
+        alt: "",
+        loading: "lazy",
+        decoding: "async",
+      });
       img.style.objectPosition = positionOf(image);
       img.addEventListener("error", () => this.refreshLinks(entry));
       img.addEventListener("load", () => thumb.classList.add("loaded"));
@@ -165,23 +187,43 @@ export class Gallery {
       if (!preview) thumb.classList.add("pending"); // a shimmer until its link arrives
     } else {
       // A failure says why in the picture's place, so the card keeps the size of the others.
-      const why = phase === "failed" ? failureLong(image.failure)
-        : phase === "upload-failed" ? `Not uploaded: ${entry.reason}` : null;
-      thumb.append(element("span", { class: `placeholder ${phase}` },
-        why ? element("span", { class: "why", text: why }) : null));
+      const why =
+        phase === "failed"
+          ? failureLong(image.failure)
+          : phase === "upload-failed"
+            ? `Not uploaded: ${entry.reason}`
+            : null;
+      thumb.append(
+        element(
+          "span",
+          { class: `placeholder ${phase}` },
+          why ? element("span", { class: "why", text: why }) : null,
+        ),
+      );
     }
     // Its name is what it shows (the photo's name and status), so speech input can say it.
-    const open = element("button", { type: "button", class: "open" },
+    const open = element(
+      "button",
+      { type: "button", class: "open" },
       thumb,
-      element("span", { class: "caption" },
+      element(
+        "span",
+        { class: "caption" },
         element("span", { class: "name", text: nameOf(image), title: nameOf(image) }),
-        element("span", { class: `status ${phase}`, "data-testid": "status", text: label })));
+        element("span", { class: `status ${phase}`, "data-testid": "status", text: label }),
+      ),
+    );
     open.disabled = phase === "uploading" || phase === "queued";
     open.addEventListener("click", () => this.onOpen(image.id, this));
     const parts = [open];
     if (phase === "uploading" || phase === "queued") {
-      parts.push(element("progress", { max: "100", value: String(entry.progress || 0),
-                                       "aria-label": `Upload of ${image.filename}` }));
+      parts.push(
+        element("progress", {
+          max: "100",
+          value: String(entry.progress || 0),
+          "aria-label": `Upload of ${image.filename}`,
+        }),
+      );
     }
     const hadFocus = node.contains(document.activeElement);
     node.replaceChildren(...parts);
@@ -239,7 +281,10 @@ export class Gallery {
     const poll = async () => {
       if (this.cards.get(entry.image.id) !== entry) return;
       const got = await api("GET", `images/${path(entry.image.id)}`);
-      if (got.status === 404) { this.forget(entry.image.id); return; }
+      if (got.status === 404) {
+        this.forget(entry.image.id);
+        return;
+      }
       if (got.ok) {
         entry.image = got.data;
         entry.thumbnail = got.data.links ? got.data.links.thumbnail : null;
@@ -260,8 +305,18 @@ export class Gallery {
   }
 
   notice(text) {
-    const dismiss = element("button", { type: "button", class: "quiet small", "aria-label": "Dismiss", text: "×" });
-    const item = element("li", { class: "notice", "data-testid": "notice" }, element("span", { text }), dismiss);
+    const dismiss = element("button", {
+      type: "button",
+      class: "quiet small",
+      "aria-label": "Dismiss",
+      text: "×",
+    });
+    const item = element(
+      "li",
+      { class: "notice", "data-testid": "notice" },
+      element("span", { text }),
+      dismiss,
+    );
     dismiss.addEventListener("click", () => item.remove());
     this.notices.prepend(item);
     announce(text);
@@ -269,11 +324,16 @@ export class Gallery {
 
   async uploadFile(file) {
     const { maxUploadBytes: limit, uploadTypes } = this.config;
-    const refuse = (why) => { uploads.refused(); this.notice(`${file.name} was not uploaded: ${why}`); };
+    const refuse = (why) => {
+      uploads.refused();
+      this.notice(`${file.name} was not uploaded: ${why}`);
+    };
     if (file.size === 0) return refuse("the file is empty.");
-    if (file.size > limit) return refuse(`it is ${formatBytes(file.size)}, the limit is ${formatBytes(limit)}.`);
+    if (file.size > limit)
+      return refuse(`it is ${formatBytes(file.size)}, the limit is ${formatBytes(limit)}.`);
     const contentType = declaredType(file, uploadTypes);
-    if (!contentType) return refuse(`it is not a photo. The service takes ${typeList(uploadTypes)} files.`);
+    if (!contentType)
+      return refuse(`it is not a photo. The service takes ${typeList(uploadTypes)} files.`);
     const body = { filename: file.name, contentType };
     if (this.collectionId) body.collectionId = this.collectionId;
     const created = await api("POST", "images", body);
@@ -290,7 +350,10 @@ export class Gallery {
     Object.assign(entry, { phase: "queued", progress: 0, uploaded: false });
     this.render(entry);
     const outcome = await uploads.send(upload, file, {
-      onStart: () => { entry.phase = "uploading"; this.render(entry); },
+      onStart: () => {
+        entry.phase = "uploading";
+        this.render(entry);
+      },
       onProgress: (percent) => this.setProgress(entry, percent),
     });
     if (outcome.ok) {
@@ -320,8 +383,11 @@ export class Gallery {
   wireDropZone() {
     const zone = $("[data-part=drop-zone]", this.root);
     const input = $("[data-part=file-input]", this.root);
-    input.addEventListener("change", () => { this.uploadAll(input.files); input.value = ""; });
-    zone.addEventListener("click", (event) => {
+    input.addEventListener("change", () => {
+      this.uploadAll(input.files);
+      input.value = "";
+    });
+    zone.addEventListener("click", () => {
       input.click();
     });
     zone.addEventListener("keydown", (event) => {
@@ -330,7 +396,10 @@ export class Gallery {
         input.click();
       }
     });
-    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+    zone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
     zone.addEventListener("dragleave", (event) => {
       if (!zone.contains(event.relatedTarget)) zone.classList.remove("over");
     });

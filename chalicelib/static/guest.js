@@ -6,13 +6,18 @@ import * as uploads from "./uploads.js";
 
 let token = null;
 
-export const tokenIn = (hash) => (hash.startsWith("#share=") ? decodeURIComponent(hash.slice(7)) : null);
+export const tokenIn = (hash) =>
+  hash.startsWith("#share=") ? decodeURIComponent(hash.slice(7)) : null;
 
 async function call(method, path, body) {
   const headers = { "X-Share-Token": token };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   try {
-    const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const data = await response.json().catch(() => ({}));
     return { ok: response.ok, status: response.status, data };
   } catch {
@@ -35,15 +40,30 @@ function card(image) {
   const preview = image.variants.preview || image.variants.thumbnail;
   const thumbnail = image.variants.thumbnail || preview;
   const label = image.title || "A photo";
-  return element("li", { class: "guest-card", "data-id": image.id },
-    element("a", { href: preview.url, target: "_blank", rel: "noopener" },
-      element("img", { src: thumbnail.url, alt: label, width: thumbnail.width, height: thumbnail.height, loading: "lazy" })),
-    image.title ? element("p", { text: image.title }) : null);
+  return element(
+    "li",
+    { class: "guest-card", "data-id": image.id },
+    element(
+      "a",
+      { href: preview.url, target: "_blank", rel: "noopener" },
+      element("img", {
+        src: thumbnail.url,
+        alt: label,
+        width: thumbnail.width,
+        height: thumbnail.height,
+        loading: "lazy",
+      }),
+    ),
+    image.title ? element("p", { text: image.title }) : null,
+  );
 }
 
 async function loadImages() {
   const got = await call("GET", "shared/images?limit=100");
-  if (!got.ok) { $("#guest-error").textContent = refused(got); return []; }
+  if (!got.ok) {
+    $("#guest-error").textContent = refused(got);
+    return [];
+  }
   $("#guest-gallery").replaceChildren(...got.data.images.map(card));
   $("#guest-empty").hidden = got.data.images.length > 0;
   return got.data.images.map((image) => image.id);
@@ -52,20 +72,28 @@ async function loadImages() {
 async function waitFor(imageId) {
   // A photo appears once processed (about a second); a failed one never does.
   for (let tries = 0; tries < 10; tries += 1) {
-    await new Promise((resolve) => { setTimeout(resolve, 2000); });
+    await new Promise((resolve) => {
+      setTimeout(resolve, 2000);
+    });
     if ((await loadImages()).includes(imageId)) return true;
   }
   return false;
 }
 
 async function sendOne(file) {
-  const body = { filename: file.name, contentType: file.type || "application/octet-stream", bytes: file.size };
+  const body = {
+    filename: file.name,
+    contentType: file.type || "application/octet-stream",
+    bytes: file.size,
+  };
   const made = await call("POST", "shared/images", body);
   if (!made.ok) return `${file.name}: ${refused(made)}`;
   const sent = await uploads.send(made.data.upload, file);
   if (!sent.ok) return `${file.name}: not uploaded (${sent.reason})`;
   const shown = await waitFor(made.data.image.id);
-  return shown ? `${file.name} was added.` : `${file.name} was sent; it is not shown, so it may not be a photo the service accepts.`;
+  return shown
+    ? `${file.name} was added.`
+    : `${file.name} was sent; it is not shown, so it may not be a photo the service accepts.`;
 }
 
 async function upload(event) {
@@ -73,7 +101,8 @@ async function upload(event) {
   event.target.value = "";
   if (!files.length) return;
   uploads.begin(files.length);
-  $("#guest-message").textContent = `Sending ${files.length} ${files.length === 1 ? "photo" : "photos"}…`;
+  $("#guest-message").textContent =
+    `Sending ${files.length} ${files.length === 1 ? "photo" : "photos"}…`;
   const outcomes = await Promise.all(files.map(sendOne));
   $("#guest-message").textContent = outcomes.join(" ");
   announce(outcomes.join(" "));
@@ -85,11 +114,20 @@ export async function start(shareToken) {
   $("#sign-in-view").hidden = true;
   $("#guest-view").hidden = false;
   const found = await call("GET", "shared");
-  if (!found.ok) { $("#guest-error").textContent = refused(found); return; }
+  if (!found.ok) {
+    $("#guest-error").textContent = refused(found);
+    return;
+  }
   const { collection, scope } = found.data;
   $("#guest-title").textContent = collection.name;
-  $("#guest-about").textContent = [collection.description, scope === "upload"
-    ? "You may look at these photos and add yours." : "You may look at these photos."].filter(Boolean).join(" · ");
+  $("#guest-about").textContent = [
+    collection.description,
+    scope === "upload"
+      ? "You may look at these photos and add yours."
+      : "You may look at these photos.",
+  ]
+    .filter(Boolean)
+    .join(" · ");
   if (scope === "upload") {
     $("#guest-upload").hidden = false;
     $("#guest-file-input").addEventListener("change", upload);

@@ -7,30 +7,46 @@ let collectionId = null;
 
 export function configure() {
   $("#link-form").addEventListener("submit", create);
-  $("#link-scope").addEventListener("change", () => { $("#link-quota").hidden = $("#link-scope").value !== "upload"; });
+  $("#link-scope").addEventListener("change", () => {
+    $("#link-quota").hidden = $("#link-scope").value !== "upload";
+  });
   $("#link-copy").addEventListener("click", async () => {
-    $("#link-copy").textContent = (await copyText($("#link-url").value)) ? "Copied" : "Select and copy";
+    $("#link-copy").textContent = (await copyText($("#link-url").value))
+      ? "Copied"
+      : "Select and copy";
   });
 }
 
-const pageUrl = (token) => `${location.origin}${location.pathname}#share=${encodeURIComponent(token)}`;
+const pageUrl = (token) =>
+  `${location.origin}${location.pathname}#share=${encodeURIComponent(token)}`;
 
 function row(link) {
-  const uses = link.maxUses ? `${link.useCount} of ${link.maxUses} visits` : `${link.useCount} visits`;
+  const uses = link.maxUses
+    ? `${link.useCount} of ${link.maxUses} visits`
+    : `${link.useCount} visits`;
   const parts = [
     element("span", { class: "member-id", text: link.label }),
     element("span", { class: "muted", text: link.scope === "upload" ? "view and upload" : "view" }),
     element("span", { class: "muted", text: uses }),
   ];
   if (link.scope === "upload") {
-    parts.push(element("span", { class: "muted",
-      text: `${link.uploadCount} of ${link.maxUploads} photos, ${formatBytes(link.uploadBytes)} of ${formatBytes(link.maxBytes)}` }));
+    parts.push(
+      element("span", {
+        class: "muted",
+        text: `${link.uploadCount} of ${link.maxUploads} photos, ${formatBytes(link.uploadBytes)} of ${formatBytes(link.maxBytes)}`,
+      }),
+    );
   }
   if (link.revokedAt) {
     parts.push(element("span", { class: "muted", text: "revoked" }));
   } else {
     parts.push(element("span", { class: "muted" }, "until ", timeElement(link.expiresAt)));
-    const revoke = element("button", { type: "button", class: "quiet small", text: "Revoke", "aria-label": `Revoke ${link.label}` });
+    const revoke = element("button", {
+      type: "button",
+      class: "quiet small",
+      text: "Revoke",
+      "aria-label": `Revoke ${link.label}`,
+    });
     revoke.addEventListener("click", () => revokeLink(link));
     parts.push(revoke);
   }
@@ -44,7 +60,10 @@ export async function show(collection, owned) {
   $("#link-message").textContent = "";
   if (!owned) return;
   const got = await api("GET", `collections/${path(collectionId)}/links`);
-  if (!got.ok) { $("#link-message").textContent = `Links could not be loaded: ${messageOf(got)}`; return; }
+  if (!got.ok) {
+    $("#link-message").textContent = `Links could not be loaded: ${messageOf(got)}`;
+    return;
+  }
   $("#links-count").textContent = `(${got.data.links.length})`;
   $("#links").replaceChildren(...got.data.links.map(row));
 }
@@ -61,7 +80,10 @@ async function create(event) {
     body.maxBytes = Number($("#link-max-mb").value) * 1048576;
   }
   const made = await api("POST", `collections/${path(collectionId)}/links`, body);
-  if (!made.ok) { $("#link-message").textContent = `Not made: ${messageOf(made)}`; return; }
+  if (!made.ok) {
+    $("#link-message").textContent = `Not made: ${messageOf(made)}`;
+    return;
+  }
   $("#link-url").value = pageUrl(made.data.token);
   $("#link-made").hidden = false;
   $("#link-copy").textContent = "Copy";
@@ -74,7 +96,10 @@ async function create(event) {
 
 async function revokeLink(link) {
   const done = await api("DELETE", `collections/${path(collectionId)}/links/${path(link.linkId)}`);
-  if (!done.ok) { $("#link-message").textContent = `Not revoked: ${messageOf(done)}`; return; }
+  if (!done.ok) {
+    $("#link-message").textContent = `Not revoked: ${messageOf(done)}`;
+    return;
+  }
   await show({ id: collectionId }, true);
   $("#link-message").textContent = `${link.label} no longer works.`;
 }

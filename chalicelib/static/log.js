@@ -20,7 +20,10 @@ export function configure(onOpen) {
 
 export function showAdmin(isAdmin) {
   $("#log-scope").hidden = !isAdmin;
-  if (!isAdmin) { everyone = false; $("#log-everyone").checked = false; }
+  if (!isAdmin) {
+    everyone = false;
+    $("#log-everyone").checked = false;
+  }
 }
 
 function cell(label, ...content) {
@@ -30,20 +33,39 @@ function cell(label, ...content) {
 function row(upload) {
   const name = upload.deletedAt
     ? element("span", { class: "name", text: upload.filename, title: "This image was deleted" })
-    : element("button", { type: "button", class: "link name", "data-image": upload.imageId,
-                          text: upload.filename, "aria-label": `Open ${upload.filename}` });
+    : element("button", {
+        type: "button",
+        class: "link name",
+        "data-image": upload.imageId,
+        text: upload.filename,
+        "aria-label": `Open ${upload.filename}`,
+      });
   if (!upload.deletedAt) name.addEventListener("click", () => openImage(upload.imageId));
-  const status = upload.status === "failed" ? failureShort(upload.failure) : statusWord(upload.status);
-  const why = upload.failure ? failureLong(upload.failure) : upload.replaces ? "Replaced the photo." : "";
-  return element("tr", { "data-status": upload.status, "data-image": upload.imageId,
-                         "data-failure": upload.failure ? upload.failure.code : null },
+  const status =
+    upload.status === "failed" ? failureShort(upload.failure) : statusWord(upload.status);
+  const why = upload.failure
+    ? failureLong(upload.failure)
+    : upload.replaces
+      ? "Replaced the photo."
+      : "";
+  return element(
+    "tr",
+    {
+      "data-status": upload.status,
+      "data-image": upload.imageId,
+      "data-failure": upload.failure ? upload.failure.code : null,
+    },
     cell("File", name),
     everyone ? cell("By", upload.uploader ? upload.uploader.name : "") : null,
     cell("Status", element("span", { class: `status ${upload.status}`, text: status })),
-    cell("Details", why ? element("span", { text: why, title: upload.failure ? upload.failure.code : null }) : ""),
+    cell(
+      "Details",
+      why ? element("span", { text: why, title: upload.failure ? upload.failure.code : null }) : "",
+    ),
     cell("Started", timeElement(upload.createdAt)),
     cell("Processed", laterTimeElement(upload.processedAt, upload.createdAt)),
-    cell("Took", formatDuration(upload.durationMs)));
+    cell("Took", formatDuration(upload.durationMs)),
+  );
 }
 
 export async function load(fresh) {
@@ -62,7 +84,10 @@ export async function load(fresh) {
   const page = await api("GET", `uploads?${query}`);
   if (mine !== generation) return;
   $("#log").setAttribute("aria-busy", "false");
-  if (!page.ok) { announce(`The log could not be loaded: ${messageOf(page)}`); return; }
+  if (!page.ok) {
+    announce(`The log could not be loaded: ${messageOf(page)}`);
+    return;
+  }
   $("#log tbody").append(...page.data.uploads.map(row));
   cursor = page.data.cursor;
   $("#log-more").hidden = !cursor;

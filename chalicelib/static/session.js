@@ -38,15 +38,23 @@ async function cognito(action, body) {
   }
   const result = await response.json().catch(() => ({}));
   if (response.ok) return { result };
-  return { error: explain(result, response.status), kind: String(result.__type || "").split("#").pop() };
+  return {
+    error: explain(result, response.status),
+    kind: String(result.__type || "")
+      .split("#")
+      .pop(),
+  };
 }
 
 function explain(result, status) {
-  const kind = String(result.__type || "").split("#").pop();
+  const kind = String(result.__type || "")
+    .split("#")
+    .pop();
   const known = {
     NotAuthorizedException: "Wrong user name or password.",
     UserNotFoundException: "Wrong user name or password.",
-    PasswordResetRequiredException: "This account's password must be reset: use “Forgot your password?”.",
+    PasswordResetRequiredException:
+      "This account's password must be reset: use “Forgot your password?”.",
     UserNotConfirmedException: "This account is not confirmed yet.",
     CodeMismatchException: "That code is not right; check it and try again.",
     ExpiredCodeException: "That code has expired; ask for a new one.",
@@ -61,10 +69,13 @@ function established(authentication, username) {
   idToken = authentication.IdToken;
   accessToken = authentication.AccessToken || accessToken;
   const kept = JSON.parse(sessionStorage.getItem(STORE) || "{}");
-  sessionStorage.setItem(STORE, JSON.stringify({
-    username,
-    refreshToken: authentication.RefreshToken || kept.refreshToken,
-  }));
+  sessionStorage.setItem(
+    STORE,
+    JSON.stringify({
+      username,
+      refreshToken: authentication.RefreshToken || kept.refreshToken,
+    }),
+  );
   scheduleRenewal();
   return { token: idToken };
 }
@@ -96,7 +107,9 @@ export async function signIn(username, password) {
   if (result.ChallengeName === "NEW_PASSWORD_REQUIRED") {
     return { challenge: "NEW_PASSWORD_REQUIRED", session: result.Session };
   }
-  return { error: "This account needs a sign-in step this page does not offer; ask an administrator." };
+  return {
+    error: "This account needs a sign-in step this page does not offer; ask an administrator.",
+  };
 }
 
 export async function setFirstPassword(username, session, newPassword) {
@@ -113,13 +126,15 @@ export async function setFirstPassword(username, session, newPassword) {
 export async function requestReset(username) {
   const { result, error } = await cognito("ForgotPassword", { Username: username });
   if (error) return { error };
-  const where = result.CodeDeliveryDetails && result.CodeDeliveryDetails.Destination;
+  const where = result.CodeDeliveryDetails?.Destination;
   return { destination: where || null };
 }
 
 export async function confirmReset(username, code, newPassword) {
   const { error } = await cognito("ConfirmForgotPassword", {
-    Username: username, ConfirmationCode: code, Password: newPassword,
+    Username: username,
+    ConfirmationCode: code,
+    Password: newPassword,
   });
   return error ? { error } : { done: true };
 }

@@ -10,7 +10,8 @@ const batch = { total: 0, done: 0, failed: 0 };
 // Files dropped or chosen together are a batch; one dropped while a batch is still being sent
 // joins it, one dropped after it is done starts a new one.
 export function begin(count) {
-  if (batch.done + batch.failed === batch.total) Object.assign(batch, { total: 0, done: 0, failed: 0 });
+  if (batch.done + batch.failed === batch.total)
+    Object.assign(batch, { total: 0, done: 0, failed: 0 });
   batch.total += count;
   showSummary();
 }
@@ -32,9 +33,16 @@ function post(upload, file, onProgress) {
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(Math.round((event.loaded / event.total) * 100));
     });
-    request.addEventListener("load", () => resolve(
-      request.status >= 200 && request.status < 300 ? { ok: true } : { ok: false, reason: storageRefusal(request) }));
-    request.addEventListener("error", () => resolve({ ok: false, reason: "the connection failed" }));
+    request.addEventListener("load", () =>
+      resolve(
+        request.status >= 200 && request.status < 300
+          ? { ok: true }
+          : { ok: false, reason: storageRefusal(request) },
+      ),
+    );
+    request.addEventListener("error", () =>
+      resolve({ ok: false, reason: "the connection failed" }),
+    );
     request.send(form);
   });
 }
@@ -42,7 +50,10 @@ function post(upload, file, onProgress) {
 function showSummary() {
   const summary = $("#upload-summary");
   const left = batch.total - batch.done - batch.failed;
-  if (batch.total === 0) { summary.hidden = true; return; }
+  if (batch.total === 0) {
+    summary.hidden = true;
+    return;
+  }
   summary.hidden = false;
   const parts = [];
   if (left > 0) parts.push(`Uploading ${batch.total - left} of ${batch.total}`);
@@ -60,7 +71,8 @@ function next() {
     job.onStart();
     post(job.upload, job.file, job.onProgress).then((outcome) => {
       running -= 1;
-      if (outcome.ok) batch.done += 1; else batch.failed += 1;
+      if (outcome.ok) batch.done += 1;
+      else batch.failed += 1;
       showSummary();
       job.resolve(outcome);
       next();

@@ -4,12 +4,24 @@
 const FAILURES = {
   empty: ["Empty file", "The file is empty."],
   not_an_image: ["Not a picture", "This file is not a picture in any format the service reads."],
-  unsupported_format: ["Format not supported", "This kind of picture cannot be processed yet; try a JPEG or PNG."],
-  too_many_pixels: ["Too many pixels", "The picture has more pixels than the service processes; make it smaller and try again."],
+  unsupported_format: [
+    "Format not supported",
+    "This kind of picture cannot be processed yet; try a JPEG or PNG.",
+  ],
+  too_many_pixels: [
+    "Too many pixels",
+    "The picture has more pixels than the service processes; make it smaller and try again.",
+  ],
   corrupt: ["Damaged file", "The picture is damaged or incomplete; upload it again."],
   too_large: ["File too large", "The file is larger than the upload limit."],
-  missing: ["Upload lost", "The uploaded file was gone before it could be processed; upload it again."],
-  processing_timeout: ["Not processed", "Processing did not finish after several tries; upload it again."],
+  missing: [
+    "Upload lost",
+    "The uploaded file was gone before it could be processed; upload it again.",
+  ],
+  processing_timeout: [
+    "Not processed",
+    "Processing did not finish after several tries; upload it again.",
+  ],
   upload_expired: ["Never arrived", "No file arrived before the upload link expired."],
   superseded: ["Replaced", "A newer upload replaced this one before it finished."],
 };
@@ -47,16 +59,30 @@ export function statusWord(status) {
 }
 
 const TYPE_NAMES = {
-  "image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WebP",
-  "image/tiff": "TIFF", "image/bmp": "BMP", "image/avif": "AVIF", "image/heic": "HEIC",
+  "image/jpeg": "JPEG",
+  "image/png": "PNG",
+  "image/gif": "GIF",
+  "image/webp": "WebP",
+  "image/tiff": "TIFF",
+  "image/bmp": "BMP",
+  "image/avif": "AVIF",
+  "image/heic": "HEIC",
   "image/heif": "HEIF",
 };
 
 // Browsers leave file.type empty for some formats (HEIC on most desktops); the extension says.
 const BY_EXTENSION = {
-  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", gif: "image/gif", webp: "image/webp",
-  tif: "image/tiff", tiff: "image/tiff", bmp: "image/bmp", avif: "image/avif",
-  heic: "image/heic", heif: "image/heif",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  png: "image/png",
+  gif: "image/gif",
+  webp: "image/webp",
+  tif: "image/tiff",
+  tiff: "image/tiff",
+  bmp: "image/bmp",
+  avif: "image/avif",
+  heic: "image/heic",
+  heif: "image/heif",
 };
 
 export function declaredType(file, accepted) {
@@ -68,7 +94,9 @@ export function declaredType(file, accepted) {
 }
 
 export function typeList(accepted) {
-  const names = accepted.map((type) => TYPE_NAMES[type] || type.replace("image/", "").toUpperCase());
+  const names = accepted.map(
+    (type) => TYPE_NAMES[type] || type.replace("image/", "").toUpperCase(),
+  );
   return `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`;
 }
 

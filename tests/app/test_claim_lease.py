@@ -10,7 +10,8 @@ import pytest
 
 from chalicelib import aws, blobs, image_operations, processing, records, settings
 from chalicelib.access import Access
-from chalicelib.images import Caller, Status, parse_iso
+from chalicelib.callers import Caller
+from chalicelib.images import Status, parse_iso
 from tests.support import pictures
 
 ALICE = Caller(id="alice-sub", name="alice")

@@ -11,10 +11,20 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto.dynamodb.models.table import Table
 
-from chalicelib import aws, blobs, cleanup, image_operations, processing, records, settings
+from chalicelib import (
+    aws,
+    blobs,
+    cleanup,
+    image_operations,
+    lifecycle,
+    processing,
+    records,
+    settings,
+)
 from chalicelib.access import Access
+from chalicelib.callers import Caller
 from chalicelib.failures import Code
-from chalicelib.images import Caller, Image, Status, Upload
+from chalicelib.images import Image, Status, Upload
 from devserver import moto_fixes
 from tests.support import pictures
 from tests.support.aws_guards import forbid_scans, query_costs
@@ -174,7 +184,7 @@ def test_giving_up_on_a_claim_leaves_a_newer_claim_working(resources, photo, mon
     when = later(seconds=settings.get().processing_lease_seconds + 1)
     monkeypatch.setattr(processing, "now_iso", lambda: iso(when))
     claim_and_die(key)  # a retry takes the expired claim over, and is still working
-    assert not processing.fail_stuck(seen, Code.PROCESSING_TIMEOUT, "given up")
+    assert not lifecycle.fail_stuck(seen, Code.PROCESSING_TIMEOUT, "given up")
     row = upload_of(key)
     assert (row.status, row.attempts) == (Status.PROCESSING, 2)
     assert records.get_image(image_id).status == Status.PROCESSING

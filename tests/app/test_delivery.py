@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from chalicelib import aws, cdn, delivery, image_operations, records, renders, settings
-from chalicelib.images import Caller
+from chalicelib.callers import Caller
 from devserver import cdn as edge
 from tests.app.test_renders import ALICE, jpeg, key_in, new_image
 

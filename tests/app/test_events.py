@@ -12,7 +12,7 @@ from chalicelib import (
     settings,
     webhooks,
 )
-from chalicelib.images import Caller
+from chalicelib.callers import Caller
 from tests.app.test_processing import jpeg, new_upload
 
 ADMIN = Caller(id="admin-sub", name="admin", groups=frozenset({"admins"}))

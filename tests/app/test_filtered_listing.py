@@ -7,7 +7,8 @@ import pytest
 
 from chalicelib import aws, collection, image_operations, records, uploadlog
 from chalicelib.access import Access
-from chalicelib.images import Caller, Status
+from chalicelib.callers import Caller
+from chalicelib.images import Status
 from tests.support.aws_guards import forbid_scans, query_costs
 
 ALICE = Caller(id="alice-sub", name="alice")

@@ -8,8 +8,8 @@ from PIL import Image, ImageDraw
 
 from chalicelib import aws, blobs, image_operations, processing, records, renders, settings
 from chalicelib.access import Access
+from chalicelib.callers import Caller
 from chalicelib.errors import Conflict, Invalid
-from chalicelib.images import Caller
 from tests.support.corpus import photos
 
 ALICE = Caller(id="alice-sub", name="alice")

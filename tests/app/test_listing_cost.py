@@ -3,7 +3,8 @@
 import pytest
 
 from chalicelib import aws, image_operations, records
-from chalicelib.images import Caller, Image, Status, Upload
+from chalicelib.callers import Caller
+from chalicelib.images import Image, Status, Upload
 from tests.support.aws_guards import forbid_scans, query_costs
 
 USERS = 50

@@ -8,7 +8,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import access, collection
-from chalicelib.images import Caller
+from chalicelib.callers import Caller
 
 ALICE = Caller(id="alice-sub", name="alice")
 ADMIN = Caller(id="admin-sub", name="admin", groups=frozenset({"admins"}))

@@ -10,7 +10,8 @@ from PIL import Image as PILImage
 
 from chalicelib import aws, blobs, errors, image_operations, processing, records, settings
 from chalicelib.access import Access
-from chalicelib.images import Caller, Status
+from chalicelib.callers import Caller
+from chalicelib.images import Status
 from chalicelib.imaging import fingerprint
 from tests.support import pictures
 

@@ -8,8 +8,8 @@ from PIL import Image
 
 from chalicelib import aws, blobs, image_operations, processing, records, renders, settings
 from chalicelib.access import Access
+from chalicelib.callers import Caller
 from chalicelib.errors import Conflict, Invalid
-from chalicelib.images import Caller
 
 ALICE = Caller(id="alice-sub", name="alice")
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"

@@ -4,8 +4,8 @@ GetItem, every limit enforced by the conditional write, each refusal with its ow
 import pytest
 
 from chalicelib import aws, sharelinks
+from chalicelib.callers import Caller
 from chalicelib.errors import Forbidden, Gone, Invalid, NotFound, NotSignedIn, TooLarge
-from chalicelib.images import Caller
 
 OWNER = Caller(id="owner-sub", name="owner")
 

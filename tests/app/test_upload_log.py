@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 from chalicelib import aws, cursors, image_operations, records, uploadlog
 from chalicelib.access import Access
-from chalicelib.images import Caller
+from chalicelib.callers import Caller
 from tests.support.aws_guards import query_costs
 
 ALICE = Caller(id="alice-sub", name="alice")
