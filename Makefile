@@ -11,7 +11,7 @@ PORT ?= 8000
 WORKERS ?= 2
 CALLS := .cache/aws-calls.log
 # Biome lints and formats the web page's JavaScript (biome.json; scripts/install-biome.sh).
-BIOME := .cache/biome/node_modules/.bin/biome
+BIOME := .cache/@biomejs/biome/node_modules/.bin/biome
 
 .PHONY: help venv run test lint format bench vendor guard package infra deploy rehearse lambda-run redrive admin clean
 
