@@ -113,7 +113,7 @@ def revoke(image: Image, link_id: str, minted_by: str | None = None) -> None:
 
 
 def _public(item: dict[str, Any], held: frozenset[str]) -> dict[str, Any]:
-    shown = {
+    shown: dict[str, Any] = {
         "id": item["linkId"],
         "imageId": item["imageId"],
         **{name: item[name] for name in ("variant", "render") if name in item},
