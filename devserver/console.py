@@ -15,22 +15,36 @@ import logging
 import sys
 
 APP_EVENTS = "image-service.events"  # chalicelib.logs' logger
-_CLEANUP_RUN = "cleanup_run"
 LIBRARIES = ("werkzeug", "botocore", "boto3", "urllib3")
-_NOT_CHANGES = {"event", "examined", "durationMs"}  # the fields of a run that did nothing
+# A cleanup run's summary and its metric line (chalicelib.cleanup); their counts other than
+# these say what the run changed.
+_NOT_CHANGES = {"examined", "durationMs", "CleanupExamined", "CleanupDurationMs"}
 
 
 class IdleCleanupFilter(logging.Filter):
-    """Drops the app's `cleanup_run` line when the run changed nothing."""
+    """Drops the lines of a cleanup run that changed nothing: its `cleanup_run` summary and
+    its metric line (every count but the items examined is 0). Strings (the level, the time,
+    the function and request ids every line carries) are not counts."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             fields = json.loads(record.getMessage())
         except (TypeError, ValueError):
             return True
-        if not isinstance(fields, dict) or fields.get("event") != _CLEANUP_RUN:
+        if not isinstance(fields, dict) or not _of_cleanup_run(fields):
             return True
-        return any(value for name, value in fields.items() if name not in _NOT_CHANGES)
+        return any(
+            value
+            for name, value in fields.items()
+            if name not in _NOT_CHANGES and isinstance(value, int | float)
+        )
+
+
+def _of_cleanup_run(fields: dict[str, object]) -> bool:
+    if fields.get("event") == "cleanup_run":
+        return True
+    metrics = fields.get("_aws")
+    return fields.get("event") == "metric" and '"CleanupExamined"' in json.dumps(metrics)
 
 
 def configure(level: str = "INFO", *, verbose: bool = False) -> None:

@@ -397,10 +397,13 @@ def test_an_api_key_is_shown_once_counted_and_revoked(stack, browser):
     show(browser, "gallery")
     show(browser, "keys")
     key_id = secret.split("_")[1]
-    row = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#keys tr[data-key='{key_id}']"))[
-        0
-    ]
-    assert row.find_element(By.CSS_SELECTOR, "[data-label=Uses]").text == "1"
+
+    def uses(d):  # the list is drawn again when the tab is shown; until then the old one
+        rows = d.find_elements(By.CSS_SELECTOR, f"#keys tr[data-key='{key_id}']")
+        return rows and rows[0].find_element(By.CSS_SELECTOR, "[data-label=Uses]").text
+
+    wait.until(lambda d: uses(d) == "1")
+    row = browser.find_element(By.CSS_SELECTOR, f"#keys tr[data-key='{key_id}']")
     # The secret is not shown again once the list is read afresh.
     assert secret not in browser.find_element(By.ID, "keys").text
 

@@ -53,10 +53,21 @@ def upload_and_wait(stack, user: str, timeout: float) -> tuple[dict, dict, float
     return image, record, time.monotonic() - started
 
 
+def log_once_ready(stack, image_id: str, seconds: float = 10) -> list[dict]:
+    """The image's log lines, once its upload_ready line is in: the stack's output is read
+    by a thread, so the line may come in just after the API answered `ready`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        log = log_of(stack, image_id)
+        if any(line["event"] == "upload_ready" for line in log) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
 def assert_killed_then_taken_over(stack, image_id: str) -> list[dict]:
+    log = log_once_ready(stack, image_id)
     killed = [line for line in stack.output if "killed mid-run on purpose" in line]
     assert [line for line in killed if image_id in line], "the handler was never killed"
-    log = log_of(stack, image_id)
     claims = [line for line in log if line["event"] == "upload_claimed"]
     assert [claim["attempt"] for claim in claims] == [1, 2]
     assert claims[0]["tookOver"] is None
