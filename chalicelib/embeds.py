@@ -56,8 +56,8 @@ def mint(image: Image, body: dict[str, Any], minter: Caller) -> dict[str, Any]:
     link_id = new_id("lnk")
     key = blobs.link_key(image.id, link_id, formats.named(fmt).extension)
     blobs.copy(source, key, fmt, LINK_CACHE_CONTROL)
-    minted = int(delivery.now())
-    expires = minted + seconds
+    minted = delivery.now()  # to the millisecond: links minted a moment apart list in order
+    expires = int(minted) + seconds
     url = cdn.signed_url(key, expires)
     item = {
         "linkId": link_id,
@@ -132,7 +132,7 @@ def _public(item: dict[str, Any], held: frozenset[str]) -> dict[str, Any]:
     return shown
 
 
-def _iso(epoch: int) -> str:
+def _iso(epoch: float) -> str:
     return (
         datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
