@@ -172,8 +172,18 @@ def render_image(v, image_id):
 def mint_embed_link(v, image_id):
     from chalicelib import embeds
 
-    link = embeds.mint(v.access.changeable(image_id), v.json())
+    link = embeds.mint(v.access.changeable(image_id), v.json(), v.caller)
     return created(link, v.url(f"/images/{image_id}/links/{link['id']}"), private=True)
+
+
+@app.route("/images/{image_id}/links", methods=["GET"], authorizer=users, cors=cors)
+@view(app)
+def list_embed_links(v, image_id):
+    from chalicelib import embeds
+
+    return listing(
+        v, embeds.listing(v.access.links_listable(image_id), v.params, v.access.links_minted_by())
+    )
 
 
 @app.route("/images/{image_id}/links/{link_id}", methods=["DELETE"], authorizer=users, cors=cors)
@@ -388,6 +398,38 @@ def external_render(v, image_id):
     apikeys.record_use(v.caller.api_key_id)
     url = renders.redirect_for(v.access.readable(image_id), v.params, v.headers.get("accept"))
     return redirect(url, vary=renders.varies_on(v.params))
+
+
+@app.route("/external/images/{image_id}/links", methods=["POST"], authorizer=external_key)
+@view(app, api_key=True)
+def external_mint_embed_link(v, image_id):
+    from chalicelib import embeds
+
+    apikeys.record_use(v.caller.api_key_id)
+    link = embeds.mint(v.access.readable(image_id), v.json(), v.caller)
+    return created(link, v.url(f"/external/images/{image_id}/links/{link['id']}"), private=True)
+
+
+@app.route("/external/images/{image_id}/links", methods=["GET"], authorizer=external_key)
+@view(app, api_key=True)
+def external_list_embed_links(v, image_id):
+    from chalicelib import embeds
+
+    apikeys.record_use(v.caller.api_key_id)
+    image = v.access.readable(image_id)
+    return listing(v, embeds.listing(image, v.params, v.access.links_minted_by()))
+
+
+@app.route(
+    "/external/images/{image_id}/links/{link_id}", methods=["DELETE"], authorizer=external_key
+)
+@view(app, api_key=True)
+def external_revoke_embed_link(v, image_id, link_id):
+    from chalicelib import embeds
+
+    apikeys.record_use(v.caller.api_key_id)
+    embeds.revoke(v.access.readable(image_id), link_id, v.access.links_minted_by())
+    return no_content()
 
 
 @app.on_s3_event(bucket=config.bucket, events=["s3:ObjectCreated:*"], prefix="uploads/")

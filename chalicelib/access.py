@@ -4,6 +4,8 @@ Every rule is here:
   read an image     its uploader; members of its collection; admins; any API key
   change/delete it  its uploader; the owner of its collection
   a collection      its members read it and upload to it; its owner manages members
+  embed links       who may change an image mints, lists and revokes them; admins list
+                    them; an API key mints for any image and lists and revokes its own
 Without read access an image is "not found" (404), so image ids reveal nothing; a
 collection that exists answers 403 to non-members, as the upstream check below does.
 With ACCESS_CHECK_URL set, collection membership is decided by that upstream service
@@ -110,6 +112,19 @@ class Access:
         if not self.can_change(image):
             raise Forbidden("only the uploader or the collection's owner may change this image")
         return image
+
+    def links_listable(self, image_id: str) -> Image:
+        """An image whose embed links the caller may list: who may change it, and admins
+        (who look, but do not revoke)."""
+        image = self.readable(image_id)
+        if not (self.caller.is_admin or self.can_change(image)):
+            raise Forbidden("only the uploader, the collection's owner or an admin may do this")
+        return image
+
+    def links_minted_by(self) -> str | None:
+        """Whose embed links the caller sees and revokes: an API key only those it minted
+        (None: all of the image's)."""
+        return self.caller.id if self.caller.api_key_id else None
 
     def require_member(self, collection_id: str) -> None:
         if not self.is_member(collection_id):

@@ -33,25 +33,36 @@ class SigningKey:
 
 
 _keys_lock = threading.Lock()
-_keys: tuple[float, SigningKey] | None = None
+_keys: tuple[float, SigningKey, frozenset[str]] | None = None
 
 
-def active_key() -> SigningKey:
+def _current() -> tuple[SigningKey, frozenset[str]]:
+    """(the active key, the ids of every key held), read again every KEYS_TTL_SECONDS."""
     global _keys
     with _keys_lock:
         if _keys is None or time.monotonic() - _keys[0] > KEYS_TTL_SECONDS:
-            _keys = (time.monotonic(), _read_active_key())
-        return _keys[1]
+            _keys = (time.monotonic(), *_read_keys())
+        return _keys[1], _keys[2]
 
 
-def _read_active_key() -> SigningKey:
+def active_key() -> SigningKey:
+    return _current()[0]
+
+
+def held_key_ids() -> frozenset[str]:
+    """The ids (Key-Pair-Id) of the keys held: a retired key's id is not among them."""
+    return _current()[1]
+
+
+def _read_keys() -> tuple[SigningKey, frozenset[str]]:
     import json
 
     name = settings.get().cdn_keys_parameter
     value = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     stored = json.loads(value)
     active = stored["keys"][stored["active"]]
-    return SigningKey(active["id"], active["pem"])
+    held = frozenset(key["id"] for key in stored["keys"].values())
+    return SigningKey(active["id"], active["pem"]), held
 
 
 def forget_keys() -> None:

@@ -623,3 +623,50 @@ def batch_get(keys: list[dict[str, str]]) -> list[dict[str, Any]]:
         if not pending:
             return items
     raise RuntimeError("DynamoDB left keys unprocessed (throttled); retry")
+
+
+def links_of_image(
+    image_id: str, *, limit: int, start: Any, live_after: int, minted_by: str | None
+) -> Page:
+    """One page of an image's embed links, newest first: those still live after
+    `live_after` (epoch s), and only those `minted_by` made if it is given. A filtered page
+    examines at most FILTERED_EXAMINE_FACTOR times its limit, so it may end short (even
+    empty) with a next key."""
+    keys = conditions().Key
+    attr = conditions().Attr
+    condition = keys("pk").eq(table.image_partition(image_id)) & keys("sk").begins_with(
+        table.EMBED_LINK_SORT_PREFIX
+    )
+    wanted = attr("expiresEpoch").gt(live_after)
+    if minted_by is not None:
+        wanted = wanted & attr("mintedBy").eq(minted_by)
+    examine = examine_bound(limit, filtered=True)
+    items: list[dict[str, Any]] = []
+    scanned = 0
+    while True:
+        # Ask for no more than the page still lacks: most links are live, so most pages
+        # take one query of `limit` items, and a page of expired ones a few more.
+        wanting = min(examine - scanned, limit - len(items))
+        response = _query(condition, limit=wanting, start=start, newest_first=True, filter_=wanted)
+        scanned += response["ScannedCount"]
+        items.extend(response["Items"])
+        start = response.get("LastEvaluatedKey")
+        if len(items) >= limit or scanned >= examine or not start:
+            break
+    if len(items) >= limit:
+        items = items[:limit]
+        start = {"pk": items[-1]["pk"], "sk": items[-1]["sk"]}
+    return Page(items, start, scanned)
+
+
+_LINK_ROW = re.compile(
+    rf"IMG#(?P<id>{_ID})\n{table.EMBED_LINK_SORT_PREFIX}{_DAY}{_CLOCK}#lnk_[A-Za-z0-9_-]{{1,40}}"
+)
+
+
+def is_link_start_key(image_id: str, key: dict[str, Any]) -> bool:
+    """Whether `key` is a start key links_of_image gives out for this image."""
+    if set(key) != {"pk", "sk"} or not all(isinstance(value, str) for value in key.values()):
+        return False
+    match = _LINK_ROW.fullmatch(f"{key['pk']}\n{key['sk']}")
+    return match is not None and match.group("id") == image_id

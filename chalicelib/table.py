@@ -3,6 +3,8 @@
   image       pk IMG#{id}               sk IMG
   upload      pk IMG#{id}               sk UP#{upload}
   band        pk IMG#{id}               sk DUP#{OWNER|COLL}#{n}  (a fingerprint band)
+  embed link  pk IMG#{id}               sk LINK#{linkId}     (finds the link to revoke)
+              pk IMG#{id}               sk LINKAT#{createdAt}#{linkId}  (lists, newest first)
   create      pk IDEM#{owner}#{key}     sk IDEM        (an Idempotency-Key, until `ttl`)
   collection  pk COLL#{id}              sk META
   member      pk COLL#{id}              sk MEMBER#{userId}
@@ -82,6 +84,21 @@ UPLOAD_SORT_PREFIX = "UP#"
 
 def band_key(image_id: str, scope_kind: str, number: int) -> dict[str, str]:
     return {"pk": image_partition(image_id), "sk": f"DUP#{scope_kind}#{number}"}
+
+
+def embed_link_key(image_id: str, link_id: str) -> dict[str, str]:
+    return {"pk": image_partition(image_id), "sk": f"LINK#{link_id}"}
+
+
+EMBED_LINK_SORT_PREFIX = "LINKAT#"
+
+
+def embed_link_row_key(image_id: str, created_at: str, link_id: str) -> dict[str, str]:
+    """The row an image's embed links are listed by, ordered by when each was minted."""
+    return {
+        "pk": image_partition(image_id),
+        "sk": f"{EMBED_LINK_SORT_PREFIX}{created_at}#{link_id}",
+    }
 
 
 def idempotency_key(owner_id: str, key: str) -> dict[str, str]:

@@ -161,7 +161,7 @@ def test_an_embed_link_is_a_canned_policy_url_of_its_own_copy(with_cdn, clock):
     from chalicelib import embeds
 
     image = records.get_image(new_image(jpeg((900, 600))))
-    link = embeds.mint(image, {"variant": "preview", "expiresIn": 120})
+    link = embeds.mint(image, {"variant": "preview", "expiresIn": 120}, ALICE)
     assert query_of(link["url"])["Expires"] == str(WINDOW_START + 60 + 120)
     key = with_cdn.check(path_of(link["url"]), now=clock.at + 119)
     assert key.startswith(f"links/{image.id}/{link['id']}.")
@@ -193,4 +193,4 @@ def test_a_bad_embed_request_is_refused_by_name(resources, configure):
     image = records.get_image(new_image(jpeg((300, 200))))
     for body, message in BAD_EMBEDS:
         with pytest.raises(ServiceError, match=message):
-            embeds.mint(image, body)
+            embeds.mint(image, body, ALICE)

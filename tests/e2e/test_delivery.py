@@ -158,3 +158,29 @@ def test_without_the_cdn_no_lasting_link_is_minted(stack):
     refused = _mint(stack, image["id"], variant="preview")
     assert refused.status_code == 409
     assert refused.json()["Code"] == "CdnNotConfiguredError"
+
+
+def test_an_api_key_mints_lists_and_revokes_its_own_embed_links(cdn_stack):
+    image = ready_image(cdn_stack)
+    key = cdn_stack.call("POST", "/admin/api-keys", "admin", json={"name": "cms"}).json()
+    as_key = {"X-Api-Key": key["secret"]}
+    base = f"/external/images/{image['id']}/links"
+    owners = _mint(cdn_stack, image["id"], variant="thumbnail").json()
+    minted = cdn_stack.call("POST", base, headers=as_key, json={"render": {"w": 120}})
+    assert minted.status_code == 201, minted.text
+    keys_link = minted.json()
+    assert keys_link["mintedBy"] == f"apikey:{key['keyId']}"
+    assert requests.get(keys_link["url"], timeout=30).status_code == 200
+
+    listed = cdn_stack.call("GET", base, headers=as_key)
+    assert listed.status_code == 200 and listed.json()["links"] == [keys_link]
+    everything = cdn_stack.call("GET", f"/images/{image['id']}/links", "demo").json()
+    assert everything["links"] == [keys_link, owners]  # newest first, the same URLs
+    assert cdn_stack.call("GET", f"/images/{image['id']}/links", "admin").status_code == 200
+
+    assert cdn_stack.call("DELETE", f"{base}/{owners['id']}", headers=as_key).status_code == 404
+    assert cdn_stack.call("DELETE", f"{base}/{keys_link['id']}", headers=as_key).status_code == 204
+    assert requests.get(keys_link["url"], timeout=30).status_code == 403
+    left = cdn_stack.call("GET", f"/images/{image['id']}/links", "demo").json()["links"]
+    assert [link["id"] for link in left] == [owners["id"]]
+    cdn_stack.call("DELETE", f"/admin/api-keys/{key['keyId']}", "admin")
