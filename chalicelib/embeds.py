@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import blobs, cdn, cursors, delivery, records, renders, settings, table, validation
+from chalicelib.callers import Caller
 from chalicelib.errors import Conflict, Invalid, NotFound
 from chalicelib.ids import new_id
-from chalicelib.images import Caller, Image
+from chalicelib.images import Image
 from chalicelib.imaging import formats
 
 # A viewer's browser keeps a link's picture this long (a revoked link may show there until

@@ -9,8 +9,8 @@ import pytest
 
 from chalicelib import aws, cdn, embeds, image_operations, records, settings, table
 from chalicelib.access import Access
+from chalicelib.callers import Caller
 from chalicelib.errors import Forbidden, Invalid, NotFound
-from chalicelib.images import Caller
 from tests.app.test_delivery import BOB, WINDOW_START, clock, keys, with_cdn  # noqa: F401
 from tests.app.test_renders import ALICE, jpeg, new_image
 from tests.support.aws_guards import forbid_scans, query_costs
