@@ -422,25 +422,30 @@ class Page:
 
 def _page(
     condition: Any,
-    index: Index,
+    index: Index | None,
     limit: int,
     start: Any,
     filter_: Any,
     convert,
     examine: int | None = None,
+    *,
+    sparing: bool = False,
 ) -> Page:
-    """Newest first, up to `limit` items, examining at most `examine` items (by default the
-    limit, or FILTERED_EXAMINE_FACTOR times it with a filter). A filtered page may so end
-    short, even empty, with a next key: the caller pages on from there."""
+    """Newest first, up to `limit` items of the index (None: the table), examining at most
+    `examine` items (by default the limit, or FILTERED_EXAMINE_FACTOR times it with a
+    filter). A filtered page may so end short, even empty, with a next key: the caller
+    pages on from there. `sparing`: each query asks for no more than the page still lacks
+    (where most items pass the filter, a page then reads about `limit` items)."""
     if examine is None:
         examine = examine_bound(limit, filtered=filter_ is not None)
     items: list[Any] = []
     scanned = 0
     while True:
+        wanting = examine - scanned
         response = _query(
             condition,
-            index=index.name,
-            limit=examine - scanned,
+            index=index.name if index else None,
+            limit=min(wanting, limit - len(items)) if sparing else wanting,
             start=start,
             newest_first=True,
             filter_=filter_,
@@ -453,7 +458,8 @@ def _page(
     if len(items) >= limit:
         # The page ends at its last item, even where the query examined more.
         items = items[:limit]
-        start = {name: items[-1][name] for name in index.start_key_names}
+        names = index.start_key_names if index else ("pk", "sk")
+        start = {name: items[-1][name] for name in names}
     return Page([convert(item) for item in items], start, scanned)
 
 
@@ -640,23 +646,9 @@ def links_of_image(
     wanted = attr("expiresEpoch").gt(live_after)
     if minted_by is not None:
         wanted = wanted & attr("mintedBy").eq(minted_by)
-    examine = examine_bound(limit, filtered=True)
-    items: list[dict[str, Any]] = []
-    scanned = 0
-    while True:
-        # Ask for no more than the page still lacks: most links are live, so most pages
-        # take one query of `limit` items, and a page of expired ones a few more.
-        wanting = min(examine - scanned, limit - len(items))
-        response = _query(condition, limit=wanting, start=start, newest_first=True, filter_=wanted)
-        scanned += response["ScannedCount"]
-        items.extend(response["Items"])
-        start = response.get("LastEvaluatedKey")
-        if len(items) >= limit or scanned >= examine or not start:
-            break
-    if len(items) >= limit:
-        items = items[:limit]
-        start = {"pk": items[-1]["pk"], "sk": items[-1]["sk"]}
-    return Page(items, start, scanned)
+    # Most links are live, so most pages take one query of `limit` items (sparing), and a
+    # page of expired ones a few more.
+    return _page(condition, None, limit, start, wanted, lambda item: item, sparing=True)
 
 
 _LINK_ROW = re.compile(

@@ -38,6 +38,20 @@ class Outputs:
     event_bus: str = ""
     bus_consumer_url: str = ""
 
+    def environment(self) -> dict[str, str]:
+        """The app's variables naming these resources (what scripts/infra.py writes from a
+        stack's outputs in the cloud)."""
+        return {
+            "BUCKET_NAME": self.bucket,
+            "TABLE_NAME": self.table,
+            "USER_POOL_ID": self.user_pool_id,
+            "USER_POOL_ARN": self.user_pool_arn,
+            "APP_CLIENT_ID": self.app_client_id,
+            "EVENTS_QUEUE": self.events_queue,
+            "EVENTS_QUEUE_URL": self.events_queue_url,
+            "EVENT_BUS_NAME": self.event_bus,
+        }
+
 
 def _client(service: str, endpoint: str | None, region: str) -> Any:
     return boto3.client(service, endpoint_url=endpoint, region_name=region)

@@ -110,19 +110,7 @@ def start(
     )
     outputs = provision.provision(endpoint, REGION)
     os.environ.update(_stage_environment())
-    os.environ.update(
-        {
-            "BUCKET_NAME": outputs.bucket,
-            "TABLE_NAME": outputs.table,
-            "USER_POOL_ID": outputs.user_pool_id,
-            "USER_POOL_ARN": outputs.user_pool_arn,
-            "APP_CLIENT_ID": outputs.app_client_id,
-            "CLEANUP_RATE_MINUTES": "1",
-            "EVENTS_QUEUE": outputs.events_queue,
-            "EVENTS_QUEUE_URL": outputs.events_queue_url,
-            "EVENT_BUS_NAME": outputs.event_bus,
-        }
-    )
+    os.environ.update({**outputs.environment(), "CLEANUP_RATE_MINUTES": "1"})
     # Webhook receivers of a developer (and of the tests) listen on this machine over plain
     # http; no deployed stage allows that. Retries come after seconds, not minutes.
     os.environ.setdefault("WEBHOOK_HTTP_LOOPBACK", "allow")

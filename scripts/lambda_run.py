@@ -454,16 +454,7 @@ def local_aws() -> tuple[Any, dict[str, Any]]:
     # moto's state is the process's, whichever server serves it: start from none.
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
     outputs = provision.provision(endpoint, REGION, stage="lambda-run")
-    names = {
-        "BUCKET_NAME": outputs.bucket,
-        "TABLE_NAME": outputs.table,
-        "USER_POOL_ID": outputs.user_pool_id,
-        "USER_POOL_ARN": outputs.user_pool_arn,
-        "APP_CLIENT_ID": outputs.app_client_id,
-        "EVENTS_QUEUE": outputs.events_queue,
-        "EVENTS_QUEUE_URL": outputs.events_queue_url,
-        "EVENT_BUS_NAME": outputs.event_bus,
-    }
+    names = outputs.environment()
     return server, {"endpoint": endpoint, "names": names, "events_queue": outputs.events_queue_url}
 
 

@@ -108,16 +108,7 @@ def _assert_empty(stack: Provisioned) -> None:
 def resources(provisioned, monkeypatch):
     outputs = provisioned.outputs
     _environment(monkeypatch)
-    for name, value in {
-        "BUCKET_NAME": outputs.bucket,
-        "TABLE_NAME": outputs.table,
-        "USER_POOL_ID": outputs.user_pool_id,
-        "USER_POOL_ARN": outputs.user_pool_arn,
-        "APP_CLIENT_ID": outputs.app_client_id,
-        "EVENTS_QUEUE": outputs.events_queue,
-        "EVENTS_QUEUE_URL": outputs.events_queue_url,
-        "EVENT_BUS_NAME": outputs.event_bus,
-    }.items():
+    for name, value in outputs.environment().items():
         monkeypatch.setenv(name, value)
     settings.get.cache_clear()
     aws.reset()
