@@ -43,8 +43,7 @@ class IdleCleanupFilter(logging.Filter):
 def _of_cleanup_run(fields: dict[str, object]) -> bool:
     if fields.get("event") == "cleanup_run":
         return True
-    metrics = fields.get("_aws")
-    return fields.get("event") == "metric" and '"CleanupExamined"' in json.dumps(metrics)
+    return fields.get("event") == "metric" and "CleanupExamined" in fields
 
 
 def configure(level: str = "INFO", *, verbose: bool = False) -> None:

@@ -50,17 +50,6 @@ def send(stack, path, user="demo"):
     return data, wait_until_done(stack, user, image["id"], timeout=60)
 
 
-def cover_at(image: Image.Image, box: tuple[int, int], focus: dict) -> Image.Image:
-    """A cover crop of `box` with the record's focus as near its centre as the picture
-    allows."""
-    scale = max(box[0] / image.width, box[1] / image.height)
-    scaled = (max(box[0], round(image.width * scale)), max(box[1], round(image.height * scale)))
-    left = max(0, min(scaled[0] - box[0], int(focus["x"] * scaled[0] - box[0] / 2)))
-    top = max(0, min(scaled[1] - box[1], int(focus["y"] * scaled[1] - box[1] / 2)))
-    resized = image.resize(scaled, Image.Resampling.LANCZOS)
-    return resized.crop((left, top, left + box[0], top + box[1]))
-
-
 def fits(size, box):
     return size[0] <= box[0] and size[1] <= box[1]
 
@@ -84,7 +73,7 @@ def test_a_real_photo_becomes_ready_with_correct_variants(stack, photos, name):
     assert hd.size == (1280, 720)
     assert not hd.getexif()
     # The cover crop is centred on the focus learnt at upload, as far as the picture allows.
-    reference = cover_at(original.convert("RGB"), (1280, 720), record["focus"])
+    reference = pictures.cover_at(original.convert("RGB"), (1280, 720), record["focus"])
     reference = reference.transpose(Image.Transpose.ROTATE_180)
     assert mean_difference(reference, hd) < 6
     assert mean_difference(reference.transpose(Image.Transpose.ROTATE_180), hd) > mean_difference(

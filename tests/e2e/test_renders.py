@@ -9,7 +9,7 @@ import pytest
 import requests
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from tests.support import corpus
+from tests.support import corpus, pictures
 from tests.support.localstack import upload, wait_until_done
 
 pytestmark = pytest.mark.e2e
@@ -83,17 +83,6 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
     return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
 
 
-def cover_at(image: Image.Image, box: tuple[int, int], focus: dict) -> Image.Image:
-    """A cover crop of `box` with the record's focus as near its centre as the picture
-    allows (a cover render's default gravity; centred when the focus is the centre)."""
-    scale = max(box[0] / image.width, box[1] / image.height)
-    scaled = (max(box[0], round(image.width * scale)), max(box[1], round(image.height * scale)))
-    left = max(0, min(scaled[0] - box[0], int(focus["x"] * scaled[0] - box[0] / 2)))
-    top = max(0, min(scaled[1] - box[1], int(focus["y"] * scaled[1] - box[1] / 2)))
-    resized = image.resize(scaled, Image.Resampling.LANCZOS)
-    return resized.crop((left, top, left + box[0], top + box[1]))
-
-
 @pytest.mark.parametrize("name", [JPEG, PNG])
 @pytest.mark.parametrize(
     ("fit", "box"),
@@ -110,7 +99,7 @@ def test_each_fit_gives_the_right_size_format_and_picture(stack, photos, name, f
         assert max(got.size) == 800
         assert abs(got.width / got.height - photo.original.width / photo.original.height) < 0.01
     elif fit == "cover":
-        reference = cover_at(photo.original, box, photo.record["focus"])
+        reference = pictures.cover_at(photo.original, box, photo.record["focus"])
     else:
         reference = photo.original.resize(box, Image.Resampling.LANCZOS)
     assert got.size == reference.size

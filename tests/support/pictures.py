@@ -27,3 +27,15 @@ def png_claiming(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\0" * 64))
         + chunk(b"IEND", b"")
     )
+
+
+def cover_at(image: Image.Image, box: tuple[int, int], focus: dict) -> Image.Image:
+    """A reference cover crop of `box` with the record's focus as near its centre as the
+    picture allows (a cover render's default gravity; centred when the focus is the centre),
+    made with plain Pillow to compare the service's variants and renders against."""
+    scale = max(box[0] / image.width, box[1] / image.height)
+    scaled = (max(box[0], round(image.width * scale)), max(box[1], round(image.height * scale)))
+    left = max(0, min(scaled[0] - box[0], int(focus["x"] * scaled[0] - box[0] / 2)))
+    top = max(0, min(scaled[1] - box[1], int(focus["y"] * scaled[1] - box[1] / 2)))
+    resized = image.resize(scaled, Image.Resampling.LANCZOS)
+    return resized.crop((left, top, left + box[0], top + box[1]))
