@@ -2,6 +2,7 @@
 it to the working form: RGB, RGBA or L, oriented, reduced, without metadata."""
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, features
@@ -31,17 +32,39 @@ class Working:
 
 def decode(data: bytes, probe: Probe, needed: Size) -> Working:
     """Open once, decode the first frame at the smallest scale that still covers `needed`."""
-    image = open_image(data, probe.format)
     stored_needed = needed[::-1] if probe.orientation >= 5 else needed
-    if probe.format == "jpeg":
-        draft(image, stored_needed)
-    image.load()
+    image = _load(open_image(data, probe.format), data, probe.format, stored_needed)
     image, icc_profile = _to_working_colour(image)
     image = _reduce(image, stored_needed)
     image = _drop_opaque_alpha(image)
     image = _orient(image, probe.orientation)
     image.info.clear()  # EXIF, XMP, GPS and comments must never reach a variant
     return Working(image, icc_profile)
+
+
+# A faster decoder for a format: given the bytes, the image Pillow opened from them (header
+# read, nothing decoded) and the stored size the outputs need, it returns the first frame's
+# pixels as Pillow's load() would give them, in any mode Pillow's decoder would give, at
+# any size that still covers the need (the same aspect ratio, never smaller than `needed`
+# unless the source is), or None to let Pillow decode: it is not installed here, the file
+# uses a feature it does not read, or it found the data damaged (Pillow then decides, so a
+# file is never refused for a faster decoder's stricter reading).
+Accelerated = Callable[[bytes, ImageFile.ImageFile, Size], Image.Image | None]
+_ACCELERATED: dict[str, Accelerated] = {}
+
+
+def _load(image: Image.Image, data: bytes, fmt: str, needed: Size) -> Image.Image:
+    """The first frame's pixels, through the format's faster decoder where there is one."""
+    assert isinstance(image, ImageFile.ImageFile)  # opened from bytes, so a file image
+    accelerated = _ACCELERATED.get(fmt)
+    decoded = accelerated(data, image, needed) if accelerated is not None else None
+    if decoded is not None:
+        decoded.info.update(image.info)  # the colour profile, read from the header
+        return decoded
+    if fmt == "jpeg":
+        draft(image, needed)
+    image.load()
+    return image
 
 
 # Pillow's draft() asks libjpeg-turbo for the powers of two only (see geometry.DCT_EIGHTHS).
