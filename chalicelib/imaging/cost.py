@@ -14,6 +14,7 @@ from chalicelib.imaging.geometry import (
     geometry,
     needed_source_size,
     reduced_size,
+    scaled_decode_size,
     size_and_box,
 )
 from chalicelib.specs import VariantSpec
@@ -54,6 +55,8 @@ _DECODER_ROWS_BYTES_PER_PIXEL = 8
 # memory (libwebp, libavif and libheif decode whole frames into their own buffers first;
 # libwebp's animation decoder, which Pillow uses for every WebP, keeps three canvases).
 _DECODER_BYTES_PER_PIXEL = {"webp": 12, "avif": 8, "heif": 4}
+# libwebp's scaled decode (webp_decoder) holds its own output and a few rows of the source.
+_SCALED_WEBP_BYTES_PER_SOURCE_COLUMN = 512
 # What a worker process holds before it decodes anything (the interpreter, Pillow, boto3).
 _BASELINE_BYTES = 120 * 2**20
 # The vectorised resampler keeps a coefficient per tap; its support grows with the ratio.
@@ -63,8 +66,9 @@ _LANCZOS_SUPPORT = 3
 
 def estimate_memory(probe: Probe, specs: Sequence[VariantSpec]) -> int:
     """Peak bytes that decoding this image and making `specs` from it will take, from the
-    header alone: the pixels decoded (at the JPEG draft scale), their conversions, the
-    decoder's buffers, and the resampler's coefficients and intermediate image."""
+    header alone: the pixels decoded (at the JPEG draft scale, the WebP scaled size), their
+    conversions, the decoder's buffers, and the resampler's coefficients and intermediate
+    image."""
     source = probe.oriented_size
     geometries = [geometry(source, s.width, s.height, s.fit, s.rotate) for s in specs]
     needed = needed_source_size(geometries, source)
@@ -74,9 +78,7 @@ def estimate_memory(probe: Probe, specs: Sequence[VariantSpec]) -> int:
     frame = pixels * copies[0] + height * _ROW_POINTER_BYTES
     # The decoder's buffers are gone by the time the frame is converted.
     decoding = max(
-        frame
-        + pixels * _DECODER_BYTES_PER_PIXEL.get(probe.format, 0)
-        + width * _DECODER_ROWS_BYTES_PER_PIXEL,
+        frame + _decoder_bytes(probe, pixels) + width * _DECODER_ROWS_BYTES_PER_PIXEL,
         sum(pixels * size + height * _ROW_POINTER_BYTES for size in copies),
     )
     sideways = probe.orientation >= 5
@@ -87,10 +89,34 @@ def estimate_memory(probe: Probe, specs: Sequence[VariantSpec]) -> int:
 
 
 def _decoded_size(probe: Probe, needed: Size) -> Size:
-    if probe.format != "jpeg":
-        return probe.width, probe.height
-    stored_needed = needed[::-1] if probe.orientation >= 5 else needed
-    return dct_size((probe.width, probe.height), stored_needed)[1]
+    stored, stored_needed = (probe.width, probe.height), needed
+    if probe.orientation >= 5:
+        stored_needed = needed[::-1]
+    if probe.format == "jpeg":
+        return dct_size(stored, stored_needed)[1]
+    if _scaled_webp(probe):
+        return scaled_decode_size(stored, stored_needed)
+    return stored
+
+
+def _scaled_webp(probe: Probe) -> bool:
+    """Whether libwebp's scaled decode will decode this image (webp_decoder), rather than
+    Pillow's animation decoder at full size."""
+    if probe.format != "webp" or probe.frames != 1:
+        return False
+    from chalicelib.imaging import webp_decoder  # binds libwebp: only when a WebP is costed
+
+    return webp_decoder.available()
+
+
+def _decoder_bytes(probe: Probe, pixels: int) -> int:
+    """The decoder's own buffers beside the frame it fills."""
+    if _scaled_webp(probe):
+        # Its output buffer (up to 4 bytes a pixel of the scaled picture, which Pillow's
+        # image wraps or copies), and the rows of the source it keeps while it scales:
+        # macroblock rows for two threads and the rescaler's accumulators.
+        return pixels * 4 + probe.width * _SCALED_WEBP_BYTES_PER_SOURCE_COLUMN
+    return pixels * _DECODER_BYTES_PER_PIXEL.get(probe.format, 0)
 
 
 def _resampler_bytes(target: Size, box: Box) -> int:

@@ -141,6 +141,19 @@ def ratio(size: Size, box: Box) -> float:
     return max((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1])
 
 
+def scaled_decode_size(source: Size, needed: Size) -> Size:
+    """The size a decoder that scales to any size (libwebp's) is asked for: REDUCING_GAP
+    times the need in the source's aspect ratio, as the box-reduce before Lanczos keeps, and
+    never more than the source."""
+    scale = max(REDUCING_GAP * n / s for n, s in zip(needed, source, strict=True))
+    if scale >= 1.0:
+        return source
+    return (
+        min(source[0], max(1, math.ceil(source[0] * scale))),
+        min(source[1], max(1, math.ceil(source[1] * scale))),
+    )
+
+
 def reduce_factors(size: Size, needed: Size) -> Size:
     """The box-reduce each axis takes before resampling (see decoding.reduce)."""
     return (

@@ -39,7 +39,8 @@ def folder(tmp_path_factory):
         "png-L-1x50000000",  # was 5.8 GB
         "png-16bit-grey-7071x7071",
         "tiff-CMYK-7071x7071",
-        "webp-lossless-RGBA-7071x7071",  # the heaviest accepted case
+        "webp-lossless-RGBA-7071x7071",  # libwebp's scaled decode (was the heaviest)
+        "webp-3-frames-RGBA-7071x7071",  # Pillow's animation decoder: the heaviest now
     ],
 )
 @pytest.mark.slow
