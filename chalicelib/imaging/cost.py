@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from chalicelib.failures import Code, Rejected
 from chalicelib.imaging.facts import Probe
 from chalicelib.imaging.geometry import (
+    DCT_EIGHTHS,
     MAX_VECTORISED_RATIO,
+    TURBOJPEG_EIGHTHS,
     Box,
+    Geometry,
     Size,
     dct_size,
     geometry,
@@ -55,6 +58,9 @@ _DECODER_ROWS_BYTES_PER_PIXEL = 8
 # memory (libwebp, libavif and libheif decode whole frames into their own buffers first;
 # libwebp's animation decoder, which Pillow uses for every WebP, keeps three canvases).
 _DECODER_BYTES_PER_PIXEL = {"webp": 12, "avif": 8, "heif": 4}
+# TurboJPEG (jpeg_decoder) decodes into an array of 3 bytes a pixel (1 in grey), alive
+# while Pillow's copy is made from it.
+_TURBOJPEG_BYTES_PER_PIXEL = {"RGB": 3, "L": 1}
 # libwebp's scaled decode (webp_decoder) holds its own output and a few rows of the source.
 _SCALED_WEBP_BYTES_PER_SOURCE_COLUMN = 512
 # What a worker process holds before it decodes anything (the interpreter, Pillow, boto3).
@@ -66,34 +72,51 @@ _LANCZOS_SUPPORT = 3
 
 def estimate_memory(probe: Probe, specs: Sequence[VariantSpec]) -> int:
     """Peak bytes that decoding this image and making `specs` from it will take, from the
-    header alone: the pixels decoded (at the JPEG draft scale, the WebP scaled size), their
+    header alone: the pixels decoded (at the JPEG's DCT scale, the WebP's scaled size), their
     conversions, the decoder's buffers, and the resampler's coefficients and intermediate
-    image."""
+    image.
+
+    A JPEG that TurboJPEG would decode at 5/8-7/8 may still be decoded whole by Pillow
+    (TurboJPEG declines damaged data the header does not show), so it counts the dearer."""
     source = probe.oriented_size
     geometries = [geometry(source, s.width, s.height, s.fit, s.rotate) for s in specs]
     needed = needed_source_size(geometries, source)
-    decoded = _decoded_size(probe, needed)
+    stored_needed = needed[::-1] if probe.orientation >= 5 else needed
+    decodes = [(_decoded_size(probe, stored_needed, DCT_EIGHTHS), 0)]
+    if probe.format == "jpeg" and probe.mode in _TURBOJPEG_BYTES_PER_PIXEL:
+        scales = DCT_EIGHTHS + TURBOJPEG_EIGHTHS
+        turbo = _decoded_size(probe, stored_needed, scales)
+        if turbo != decodes[0][0]:
+            decodes.append((turbo, _TURBOJPEG_BYTES_PER_PIXEL[probe.mode]))
+    peak = max(_peak(probe, geometries, needed, size, extra) for size, extra in decodes)
+    return _BASELINE_BYTES + peak
+
+
+def _peak(
+    probe: Probe, geometries: Sequence[Geometry], needed: Size, decoded: Size, extra: int
+) -> int:
+    """Decoding at `decoded` (with `extra` bytes a pixel of the decoder's own), then
+    resampling every output from it."""
     (width, height), pixels = decoded, decoded[0] * decoded[1]
     copies = _COPIES.get(probe.mode, _UNKNOWN_MODE_COPIES)
     frame = pixels * copies[0] + height * _ROW_POINTER_BYTES
     # The decoder's buffers are gone by the time the frame is converted.
+    decoder_bytes = _decoder_bytes(probe, pixels) + pixels * extra
     decoding = max(
-        frame + _decoder_bytes(probe, pixels) + width * _DECODER_ROWS_BYTES_PER_PIXEL,
+        frame + decoder_bytes + width * _DECODER_ROWS_BYTES_PER_PIXEL,
         sum(pixels * size + height * _ROW_POINTER_BYTES for size in copies),
     )
     sideways = probe.orientation >= 5
     reduced = reduced_size(decoded, needed[::-1] if sideways else needed)
     reduced = reduced[::-1] if sideways else reduced
     resampling = max(_resampler_bytes(*size_and_box(reduced, g)) for g in geometries)
-    return _BASELINE_BYTES + int(decoding + resampling)
+    return int(decoding + resampling)
 
 
-def _decoded_size(probe: Probe, needed: Size) -> Size:
-    stored, stored_needed = (probe.width, probe.height), needed
-    if probe.orientation >= 5:
-        stored_needed = needed[::-1]
+def _decoded_size(probe: Probe, stored_needed: Size, scales: Sequence[int]) -> Size:
+    stored = (probe.width, probe.height)
     if probe.format == "jpeg":
-        return dct_size(stored, stored_needed)[1]
+        return dct_size(stored, stored_needed, scales)[1]
     if _scaled_webp(probe):
         return scaled_decode_size(stored, stored_needed)
     return stored

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, features
 
-from chalicelib.imaging import webp_decoder
+from chalicelib.imaging import jpeg_decoder, webp_decoder
 from chalicelib.imaging.facts import Probe
 from chalicelib.imaging.geometry import Size, dct_size, reduce_factors
 from chalicelib.imaging.reading import open_image
@@ -51,7 +51,10 @@ def decode(data: bytes, probe: Probe, needed: Size) -> Working:
 # uses a feature it does not read, or it found the data damaged (Pillow then decides, so a
 # file is never refused for a faster decoder's stricter reading).
 Accelerated = Callable[[bytes, ImageFile.ImageFile, Size], Image.Image | None]
-_ACCELERATED: dict[str, Accelerated] = {"webp": webp_decoder.decode}
+_ACCELERATED: dict[str, Accelerated] = {
+    "jpeg": jpeg_decoder.decode,
+    "webp": webp_decoder.decode,
+}
 
 
 def _load(image: Image.Image, data: bytes, fmt: str, needed: Size) -> Image.Image:

@@ -26,6 +26,8 @@ MAX_VECTORISED_RATIO = 32.0
 # decoding whole and resizing. Asked for 1/n it picks k = ceil(8/n), so 1/8, 2/8, 3/8 and
 # 4/8 can be had.
 DCT_EIGHTHS = (1, 2, 3, 4)
+# TurboJPEG's API asks for any k/8: jpeg_decoder takes these, where Pillow decodes whole.
+TURBOJPEG_EIGHTHS = (5, 6, 7)
 
 
 @dataclass(frozen=True)
@@ -167,10 +169,10 @@ def reduced_size(size: Size, needed: Size) -> Size:
     return -(-size[0] // factors[0]), -(-size[1] // factors[1])
 
 
-def dct_size(size: Size, needed: Size) -> tuple[int, Size]:
-    """The smallest JPEG DCT scale (eighths) whose decode still covers `needed`, and the size
-    libjpeg-turbo gives at it; (8, size) when only the full size covers it."""
-    for eighths in DCT_EIGHTHS:
+def dct_size(size: Size, needed: Size, scales: Sequence[int] = DCT_EIGHTHS) -> tuple[int, Size]:
+    """The smallest JPEG DCT scale (eighths, of `scales`) whose decode still covers `needed`,
+    and the size libjpeg-turbo gives at it; (8, size) when only the full size covers it."""
+    for eighths in scales:
         scaled = (-(-size[0] * eighths // 8), -(-size[1] * eighths // 8))
         if scaled[0] >= needed[0] and scaled[1] >= needed[1]:
             return eighths, scaled
