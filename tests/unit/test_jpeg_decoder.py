@@ -186,3 +186,17 @@ def test_a_truncated_jpeg_is_declined_and_pillow_rejects_it_as_corrupt(share, mo
 
     assert declined == [True]
     assert caught.value.code == "corrupt"
+
+
+def test_the_memory_estimate_covers_a_seven_eighths_decode_measured_in_a_fresh_process(tmp_path):
+    """7/8 is where TurboJPEG's decode is dearest: its 3-byte array and Pillow's 4-byte copy
+    of 49/64 of the pixels, more than Pillow's whole decode."""
+    from tests.unit.test_memory_bound import limits
+
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(jpeg(picture((1900, 1200), noise=0.3)))
+
+    measured = limits.measure(path)
+
+    assert measured["verdict"] == "ready", measured
+    assert measured["estimateMb"] >= measured["peakMb"], measured
