@@ -7,15 +7,29 @@ pixels to decode and nothing left to resize. At 1/8 to 4/8 and at 8/8 Pillow's o
 there. geometry.dct_size decides the scale, for this decoder and for cost alike.
 """
 
+import importlib
+from types import ModuleType
+
 from PIL import Image, ImageFile
 
 from chalicelib.imaging.geometry import DCT_EIGHTHS, TURBOJPEG_EIGHTHS, Size, dct_size
 
-try:
-    # simplejpeg: the TurboJPEG API of the libjpeg-turbo it bundles, decoding into NumPy.
-    import simplejpeg
-except ImportError:
-    simplejpeg = None
+# simplejpeg: the TurboJPEG API of the libjpeg-turbo it bundles, decoding into NumPy.
+# Imported on the first JPEG that needs it, not with imaging: NumPy's import costs a cold
+# start about 90 ms (measured from vendor/ in `python3.12 -I -S`), and most JPEGs never do.
+_UNLOADED = ModuleType("unloaded")
+simplejpeg: ModuleType | None = _UNLOADED
+
+
+def _turbojpeg() -> ModuleType | None:
+    global simplejpeg
+    if simplejpeg is _UNLOADED:
+        try:
+            simplejpeg = importlib.import_module("simplejpeg")
+        except ImportError:
+            simplejpeg = None
+    return simplejpeg
+
 
 # Pillow's JPEG modes and what TurboJPEG is asked for to give the same samples. CMYK and
 # YCCK stay with Pillow, which inverts Adobe's CMYK and applies its ICC profile.
@@ -25,16 +39,17 @@ _COLORSPACES = {"RGB": "RGB", "L": "GRAY"}
 def decode(data: bytes, image: ImageFile.ImageFile, needed: Size) -> Image.Image | None:
     """The pixels at the 5/8-7/8 scale that covers `needed`, or None to let Pillow decode."""
     colorspace = _COLORSPACES.get(image.mode)
-    if simplejpeg is None or colorspace is None:
+    if colorspace is None:
         return None
     eighths, scaled = dct_size(image.size, needed, DCT_EIGHTHS + TURBOJPEG_EIGHTHS)
-    if eighths not in TURBOJPEG_EIGHTHS:
+    turbojpeg = _turbojpeg() if eighths in TURBOJPEG_EIGHTHS else None
+    if turbojpeg is None:
         return None
     try:
         # strict: a warning (a truncated or damaged stream) raises instead of handing back
         # a half-grey picture; Pillow then decides. The accurate IDCT and fancy upsampling
         # are Pillow's defaults too.
-        pixels = simplejpeg.decode_jpeg(
+        pixels = turbojpeg.decode_jpeg(
             data, colorspace, min_width=scaled[0], min_height=scaled[1], strict=True
         )
     except ValueError:

@@ -5,6 +5,7 @@ trigger's event as the checkout's code does under make run, within its memory se
 import json
 import subprocess
 import sys
+import zipfile
 
 import package
 import pytest
@@ -35,6 +36,7 @@ def run(tmp_path_factory):
     assert report_path.exists(), result.stdout + result.stderr
     report = json.loads(report_path.read_text())
     report["returncode"], report["printed"] = result.returncode, result.stdout + result.stderr
+    report["zip"] = str(out / "deployment.zip")
     return report
 
 
@@ -115,3 +117,45 @@ def test_each_function_peaks_below_its_memory_setting(run):
     }
     for name, facts in functions.items():
         assert 0 < facts["peak_rss_mb"] < facts["memory_mb"], (name, facts)
+
+
+# Made in the unzipped package alone: a 2560 x 1600 JPEG (which TurboJPEG decodes at 5/8 for
+# the 1600 px preview) and a 4000 x 3000 WebP (which libwebp decodes scaled).
+_FASTER_DECODERS = """
+import io, json, sys
+sys.path.insert(0, sys.argv[1])
+from PIL import Image
+from chalicelib import imaging, settings
+from chalicelib.imaging import jpeg_decoder, webp_decoder
+from chalicelib.specs import DEFAULT_VARIANTS
+made = {}
+for size, fmt in (((2560, 1600), "JPEG"), ((4000, 3000), "WEBP")):
+    buffer = io.BytesIO()
+    Image.radial_gradient("L").resize(size).convert("RGB").save(buffer, fmt)
+    data = buffer.getvalue()
+    probe = imaging.probe(data, allowed_formats=settings.ALL_INPUT_FORMATS, max_pixels=10**9)
+    made[fmt] = [v.width for v in imaging.make_upload(data, probe, DEFAULT_VARIANTS).variants]
+print(json.dumps({
+    "made": made,
+    "turbojpeg": getattr(jpeg_decoder.simplejpeg, "__file__", None),
+    "numpy": getattr(sys.modules.get("numpy"), "__file__", None),
+    "libwebp": webp_decoder._LIBWEBP and webp_decoder._LIBWEBP._name,
+}))
+"""
+
+
+def test_the_package_decodes_with_turbojpeg_and_libwebp_from_its_own_files(run, tmp_path):
+    with zipfile.ZipFile(run["zip"]) as package:
+        package.extractall(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _FASTER_DECODERS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["made"] == {"JPEG": [256, 1600, 1280], "WEBP": [256, 1600, 1280]}
+    for library in ("turbojpeg", "numpy", "libwebp"):
+        assert facts[library] and facts[library].startswith(str(tmp_path)), (library, facts)
