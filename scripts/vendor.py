@@ -1,5 +1,5 @@
-"""Fills vendor/ with the Lambda runtime's Pillow, pillow-heif, simplejpeg with NumPy and,
-on x86_64, the vectorised resampler cykooz.resizer (`make vendor`).
+"""Fills vendor/ with the Lambda runtime's Pillow, pillow-heif, simplejpeg and pyspng with
+NumPy and, on x86_64, the vectorised resampler cykooz.resizer (`make vendor`).
 
 The wheels are pinned by file name and sha256 in scripts/vendor-lock.json, one set per
 architecture. They are downloaded for CPython 3.12 on manylinux whatever machine runs this,

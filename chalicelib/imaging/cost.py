@@ -61,6 +61,11 @@ _DECODER_BYTES_PER_PIXEL = {"webp": 12, "avif": 8, "heif": 4}
 # TurboJPEG (jpeg_decoder) decodes into an array of 3 bytes a pixel (1 in grey), alive
 # while Pillow's copy is made from it.
 _TURBOJPEG_BYTES_PER_PIXEL = {"RGB": 3, "L": 1}
+# libspng (png_decoder) decodes into an array of the samples (3, 4 or 1 bytes a pixel), which
+# Pillow wraps (RGBA, L) or copies into 4 bytes a pixel (RGB), from its own copy of the file,
+# counted as the samples' size (a PNG's deflated rows are smaller than its samples; a file
+# that is not, padded with chunks, is bounded by the upload limit, far below any budget).
+_SPNG_BYTES_PER_PIXEL = {"RGB": 3 + 3, "RGBA": 0 + 4, "L": 0 + 1}
 # libwebp's scaled decode (webp_decoder) holds its own output and a few rows of the source.
 _SCALED_WEBP_BYTES_PER_SOURCE_COLUMN = 512
 # What a worker process holds before it decodes anything (the interpreter, Pillow, boto3).
@@ -77,7 +82,8 @@ def estimate_memory(probe: Probe, specs: Sequence[VariantSpec]) -> int:
     image.
 
     A JPEG that TurboJPEG would decode at 5/8-7/8 may still be decoded whole by Pillow
-    (TurboJPEG declines damaged data the header does not show), so it counts the dearer."""
+    (TurboJPEG declines damaged data the header does not show), and a PNG libspng would
+    decode may still be decoded by Pillow, so each counts the dearer."""
     source = probe.oriented_size
     geometries = [geometry(source, s.width, s.height, s.fit, s.rotate) for s in specs]
     needed = needed_source_size(geometries, source)
@@ -88,6 +94,8 @@ def estimate_memory(probe: Probe, specs: Sequence[VariantSpec]) -> int:
         turbo = _decoded_size(probe, stored_needed, scales)
         if turbo != decodes[0][0]:
             decodes.append((turbo, _TURBOJPEG_BYTES_PER_PIXEL[probe.mode]))
+    if probe.format == "png" and probe.mode in _SPNG_BYTES_PER_PIXEL:
+        decodes.append((decodes[0][0], _SPNG_BYTES_PER_PIXEL[probe.mode]))
     peak = max(_peak(probe, geometries, needed, size, extra) for size, extra in decodes)
     return _BASELINE_BYTES + peak
 

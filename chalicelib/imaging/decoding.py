@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, features
 
-from chalicelib.imaging import jpeg_decoder, webp_decoder
+from chalicelib.imaging import jpeg_decoder, png_decoder, webp_decoder
 from chalicelib.imaging.facts import Probe
 from chalicelib.imaging.geometry import Size, dct_size, reduce_factors
 from chalicelib.imaging.reading import open_image
@@ -53,6 +53,7 @@ def decode(data: bytes, probe: Probe, needed: Size) -> Working:
 Accelerated = Callable[[bytes, ImageFile.ImageFile, Size], Image.Image | None]
 _ACCELERATED: dict[str, Accelerated] = {
     "jpeg": jpeg_decoder.decode,
+    "png": png_decoder.decode,
     "webp": webp_decoder.decode,
 }
 

@@ -120,18 +120,21 @@ def test_each_function_peaks_below_its_memory_setting(run):
 
 
 # Made in the unzipped package alone: a 2560 x 1600 JPEG (which TurboJPEG decodes at 5/8 for
-# the 1600 px preview) and a 4000 x 3000 WebP (which libwebp decodes scaled).
+# the 1600 px preview), a 4000 x 3000 WebP (which libwebp decodes scaled) and a 2000 x 1500
+# RGBA PNG (which libspng decodes).
 _FASTER_DECODERS = """
 import io, json, sys
 sys.path.insert(0, sys.argv[1])
 from PIL import Image
 from chalicelib import imaging, settings
-from chalicelib.imaging import jpeg_decoder, webp_decoder
+from chalicelib.imaging import jpeg_decoder, png_decoder, webp_decoder
 from chalicelib.specs import DEFAULT_VARIANTS
 made = {}
-for size, fmt in (((2560, 1600), "JPEG"), ((4000, 3000), "WEBP")):
+for size, fmt, mode in (
+    ((2560, 1600), "JPEG", "RGB"), ((4000, 3000), "WEBP", "RGB"), ((2000, 1500), "PNG", "RGBA")
+):
     buffer = io.BytesIO()
-    Image.radial_gradient("L").resize(size).convert("RGB").save(buffer, fmt)
+    Image.radial_gradient("L").resize(size).convert(mode).save(buffer, fmt)
     data = buffer.getvalue()
     probe = imaging.probe(data, allowed_formats=settings.ALL_INPUT_FORMATS, max_pixels=10**9)
     made[fmt] = [v.width for v in imaging.make_upload(data, probe, DEFAULT_VARIANTS).variants]
@@ -140,11 +143,12 @@ print(json.dumps({
     "turbojpeg": getattr(jpeg_decoder.simplejpeg, "__file__", None),
     "numpy": getattr(sys.modules.get("numpy"), "__file__", None),
     "libwebp": webp_decoder._LIBWEBP and webp_decoder._LIBWEBP._name,
+    "libspng": getattr(png_decoder.pyspng, "__file__", None),
 }))
 """
 
 
-def test_the_package_decodes_with_turbojpeg_and_libwebp_from_its_own_files(run, tmp_path):
+def test_the_package_decodes_with_turbojpeg_libwebp_and_libspng_from_its_own_files(run, tmp_path):
     with zipfile.ZipFile(run["zip"]) as package:
         package.extractall(tmp_path)
     result = subprocess.run(
@@ -156,6 +160,7 @@ def test_the_package_decodes_with_turbojpeg_and_libwebp_from_its_own_files(run, 
     )
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
-    assert facts["made"] == {"JPEG": [256, 1600, 1280], "WEBP": [256, 1600, 1280]}
-    for library in ("turbojpeg", "numpy", "libwebp"):
+    variants = [256, 1600, 1280]
+    assert facts["made"] == {"JPEG": variants, "WEBP": variants, "PNG": variants}
+    for library in ("turbojpeg", "numpy", "libwebp", "libspng"):
         assert facts[library] and facts[library].startswith(str(tmp_path)), (library, facts)

@@ -49,10 +49,10 @@ def run_guard(*args: str) -> subprocess.CompletedProcess:
 def test_the_lock_pins_cp312_manylinux_wheels_for_both_architectures():
     lock = vendor.load_lock()
     # cykooz.resizer publishes no Linux arm64 wheel; imaging falls back to Pillow there.
-    turbojpeg = ["numpy==2.5.5", "simplejpeg==1.9.0"]
+    decoders = ["numpy==2.5.5", "simplejpeg==1.9.0", "pyspng==0.1.4"]
     expected = {
-        "x86_64": ["pillow==13.0.0", "pillow-heif==1.8.1", "cykooz.resizer==4.0.1", *turbojpeg],
-        "arm64": ["pillow==13.0.0", "pillow-heif==1.8.1", *turbojpeg],
+        "x86_64": ["pillow==13.0.0", "pillow-heif==1.8.1", "cykooz.resizer==4.0.1", *decoders],
+        "arm64": ["pillow==13.0.0", "pillow-heif==1.8.1", *decoders],
     }
     for arch in ("x86_64", "arm64"):
         wheels = lock["arches"][arch]["wheels"]
