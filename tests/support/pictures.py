@@ -13,13 +13,15 @@ def jpeg(size: tuple[int, int] = (640, 480), colour=(0, 90, 160), **options) -> 
     return buffer.getvalue()
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and its CRC."""
+    crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return struct.pack(">I", len(data)) + kind + data + crc
+
+
 def png_claiming(width: int, height: int) -> bytes:
     """A valid PNG signature and IHDR that claim a size the pixel data does not have."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        return struct.pack(">I", len(data)) + kind + data + crc
-
+    chunk = png_chunk
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -39,3 +41,20 @@ def cover_at(image: Image.Image, box: tuple[int, int], focus: dict) -> Image.Ima
     top = max(0, min(scaled[1] - box[1], int(focus["y"] * scaled[1] - box[1] / 2)))
     resized = image.resize(scaled, Image.Resampling.LANCZOS)
     return resized.crop((left, top, left + box[0], top + box[1]))
+
+
+def record_faster_decoder(monkeypatch, fmt: str) -> list[bool]:
+    """Wrap decoding's faster decoder for `fmt`; the list says, call by call, whether it
+    gave the pixels (True) or declined and left them to Pillow (False)."""
+    from chalicelib.imaging import decoding
+
+    taken: list[bool] = []
+    accelerated = decoding._ACCELERATED[fmt]
+
+    def recorded(*args):
+        result = accelerated(*args)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setitem(decoding._ACCELERATED, fmt, recorded)
+    return taken

@@ -6,10 +6,11 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from chalicelib.imaging import Rejected, decoding, jpeg_decoder, make_variants, probe
+from chalicelib.imaging import Rejected, jpeg_decoder, make_variants, probe
 from chalicelib.imaging.geometry import DCT_EIGHTHS, TURBOJPEG_EIGHTHS, dct_size
 from chalicelib.specs import DEFAULT_VARIANTS
 from tests.support.corpus import photos
+from tests.support.pictures import record_faster_decoder
 
 simplejpeg = pytest.importorskip("simplejpeg")
 ORIENTATION_TAG = 0x0112
@@ -171,20 +172,12 @@ def test_a_truncated_jpeg_is_declined_and_pillow_rejects_it_as_corrupt(share, mo
     data = jpeg(picture((2560, 1600)))
     cut = data[: int(len(data) * share)]
     assert jpeg_decoder.decode(cut, opened(cut), (1600, 1000)) is None
-    declined = []
-    accelerated = decoding._ACCELERATED["jpeg"]
-
-    def recorded(*args):
-        result = accelerated(*args)
-        declined.append(result is None)
-        return result
-
-    monkeypatch.setitem(decoding._ACCELERATED, "jpeg", recorded)
+    taken = record_faster_decoder(monkeypatch, "jpeg")
 
     with pytest.raises(Rejected) as caught:
         variants(cut)
 
-    assert declined == [True]
+    assert taken == [False]  # declined
     assert caught.value.code == "corrupt"
 
 

@@ -10,9 +10,10 @@ from PIL import Image, ImageChops
 
 from chalicelib import settings
 from chalicelib.failures import Code, Rejected
-from chalicelib.imaging import cost, decoding, make_upload, make_variants, png_decoder, probe
+from chalicelib.imaging import cost, make_upload, make_variants, png_decoder, probe
 from chalicelib.specs import DEFAULT_VARIANTS
 from tests.support.corpus import photos
+from tests.support.pictures import png_chunk, record_faster_decoder
 
 pytest.importorskip("pyspng")
 
@@ -91,12 +92,7 @@ def test_what_it_would_read_differently_is_left_to_pillow(what, data):
 
 def sixteen_bit_rgb(size: tuple[int, int]) -> bytes:
     """A 16-bit truecolor PNG, written by hand: Pillow reads it as 8-bit RGB ("RGB;16B")."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
+    chunk = png_chunk
     width, height = size
     rows = b"".join(
         b"\0" + bytes(range(256))[: width * 6].ljust(width * 6, b"\x80") for _ in range(height)
@@ -134,20 +130,12 @@ def cut_short(data: bytes, share: float) -> bytes:
 @pytest.mark.parametrize("share", [0.3, 0.9])
 def test_a_truncated_png_is_declined_and_pillow_rejects_it_as_corrupt(share, monkeypatch):
     cut = cut_short(png(picture((800, 600), "RGBA"), compress_level=1), share)
-    declined = []
-    accelerated = decoding._ACCELERATED["png"]
-
-    def recorded(*args):
-        result = accelerated(*args)
-        declined.append(result is None)
-        return result
-
-    monkeypatch.setitem(decoding._ACCELERATED, "png", recorded)
+    taken = record_faster_decoder(monkeypatch, "png")
 
     with pytest.raises(Rejected) as caught:
         make_variants(cut, probed(cut), DEFAULT_VARIANTS)
 
-    assert declined == [True]
+    assert taken == [False]  # declined
     assert caught.value.code is Code.CORRUPT
 
 
@@ -169,15 +157,7 @@ def test_the_corpus_png_makes_the_same_variants_as_through_pillow(monkeypatch):
     """The 15 MP RGBA photo: the same pixels decoded, so byte for byte the same variants,
     and what is learnt of the picture is the same too."""
     data = (photos() / "png-rgba-15mp-patak.png").read_bytes()
-    taken = []
-    accelerated = decoding._ACCELERATED["png"]
-
-    def recorded(*args):
-        result = accelerated(*args)
-        taken.append(result is not None)
-        return result
-
-    monkeypatch.setitem(decoding._ACCELERATED, "png", recorded)
+    taken = record_faster_decoder(monkeypatch, "png")
     fast = make_upload(data, probed(data), DEFAULT_VARIANTS)
     monkeypatch.setattr(png_decoder, "pyspng", None)
     slow = make_upload(data, probed(data), DEFAULT_VARIANTS)
