@@ -193,6 +193,34 @@ def head(key: str) -> Head | None:
     return Head(response["ContentLength"], response["ETag"])
 
 
+@dataclass(frozen=True)
+class Fetched:
+    size: int  # the whole object's
+    etag: str | None  # None only for an empty object (S3 refuses its range, with no ETag)
+    data: bytes | None  # None when the object is larger than asked for: its body is not read
+
+
+def fetch(key: str, max_bytes: int) -> Fetched | None:
+    """One GET for an object's size, identity and bytes, which therefore all describe the same
+    object; None if it is not there. Above max_bytes only the headers are read (the Range
+    bounds what S3 would send, and the body is closed unread)."""
+    try:
+        response = _s3().get_object(Bucket=_bucket(), Key=key, Range=f"bytes=0-{max_bytes}")
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404"):
+            return None
+        if code == "InvalidRange":  # only an object of 0 bytes has no byte 0 to send
+            return Fetched(0, None, b"")
+        raise
+    # "bytes 0-{last}/{size}"; a store that ignores the Range sends the whole object.
+    size = int(response.get("ContentRange", "").rpartition("/")[2] or response["ContentLength"])
+    if size > max_bytes:
+        response["Body"].close()
+        return Fetched(size, response["ETag"], None)
+    return Fetched(size, response["ETag"], response["Body"].read(max_bytes + 1))
+
+
 def read(key: str, max_bytes: int, if_match: str | None = None) -> bytes | None:
     """The object's bytes, never more than max_bytes (a Range bounds the read); None if gone.
     With `if_match` (an ETag), only that very object is read: a newer one is an error."""

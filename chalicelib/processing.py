@@ -1,6 +1,6 @@
 """The upload pipeline, run for every object created under uploads/.
 
-    claim → head → read → validate → make_variants → store_variants
+    claim → fetch → validate → make_variants → store_variants
           → store_shared_original → find_duplicates → index_fingerprint → record_ready
 
 make_variants also learns what the picture is like (placeholder, colours, fingerprint,
@@ -196,32 +196,21 @@ def _stop_serving_overwritten(image: Image) -> None:
     _remove_renders(image.id)
 
 
-def head(job: Job) -> None:
-    """Refuse an object above the limit from its size alone, before downloading a byte."""
-    found = blobs.head(job.key)
+def fetch(job: Job) -> None:
+    """The object's size, identity and bytes, from one GET: an object above the limit is
+    refused from its size alone, its body unread; the bytes validated are the object whose
+    size and ETag are recorded (the same response), even if the upload URL is used again."""
+    limit = settings.get().max_upload_bytes
+    found = blobs.fetch(job.key, limit)
     if found is None:
         raise Rejected(Code.MISSING, "the uploaded object is no longer in storage")
-    limit = settings.get().max_upload_bytes
     if found.size == 0:
         raise Rejected(Code.EMPTY, "the upload is empty (0 bytes)")
-    if found.size > limit:
+    if found.data is None:
         raise Rejected(
             Code.TOO_LARGE, f"the upload is {found.size} bytes; the limit is {limit} bytes"
         )
-    job.size = found.size
-    job.etag = found.etag
-
-
-def read(job: Job) -> None:
-    # Pinned to the object head() measured: if the upload URL is used again meanwhile, the
-    # read fails (a transient error: the claim is released and the newer object's own event
-    # processes it) rather than validating one object and recording another's size.
-    data = blobs.read(job.key, settings.get().max_upload_bytes, if_match=job.etag)
-    if data is None:
-        raise Rejected(Code.MISSING, "the uploaded object is no longer in storage")
-    if len(data) > settings.get().max_upload_bytes:
-        raise Rejected(Code.TOO_LARGE, "the upload grew beyond the size limit while it was read")
-    job.data = data
+    job.size, job.etag, job.data = found.size, found.etag, found.data
 
 
 def validate(job: Job) -> None:
@@ -330,8 +319,7 @@ def _knowledge(job: Job) -> Knowledge | None:
 
 STEPS = (
     claim,
-    head,
-    read,
+    fetch,
     validate,
     make_variants,
     store_variants,

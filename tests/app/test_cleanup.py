@@ -229,7 +229,7 @@ def test_an_upload_released_through_lambdas_three_tries_is_redriven_to_ready(
     def unreachable(*args, **kwargs):
         raise EndpointConnectionError(endpoint_url="https://s3.example")
 
-    monkeypatch.setattr(blobs, "read", unreachable)
+    monkeypatch.setattr(blobs, "fetch", unreachable)
     for _ in range(3):  # the event and Lambda's two retries, all during an S3 outage
         with pytest.raises(EndpointConnectionError):
             processing.process(key)

@@ -5,7 +5,8 @@ import io
 import tracemalloc
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError
+from botocore.response import StreamingBody
 from PIL import Image as PILImage
 
 from chalicelib import aws, blobs, errors, image_operations, processing, records, settings
@@ -62,29 +63,48 @@ def test_the_same_event_twice_makes_one_set_of_variants_and_one_version_bump(res
     assert len(variant_keys(image_id)) == 4
 
 
-def test_one_processed_upload_costs_at_most_nine_aws_calls_and_its_duplicate_lookup(
+def test_one_processed_upload_costs_at_most_eight_aws_calls_and_its_duplicate_lookup(
     resources, calls
 ):
-    # Three variants and the shared original are four of them; the duplicate index costs
-    # one query a fingerprint band (owner scope: no collection here) and one batch write.
+    # One GET of the upload (size, ETag and bytes together); three variants and the shared
+    # original are four PutObjects; the duplicate index costs one query a fingerprint band
+    # (owner scope: no collection here) and one batch write.
     _, key = new_upload(jpeg())
     calls.clear()
     processing.process(key)
     lookup = {"Query": fingerprint.BANDS, "BatchWriteItem": 1}
     assert {name: calls[name] for name in lookup} == lookup
-    assert sum(calls.values()) - sum(lookup.values()) <= 9, dict(calls)
+    assert (calls["GetObject"], calls["HeadObject"]) == (1, 0)
+    assert sum(calls.values()) - sum(lookup.values()) <= 8, dict(calls)
 
 
-def test_an_object_above_the_limit_is_refused_from_head_without_downloading(configure, calls):
+def test_an_object_above_the_limit_is_refused_from_its_size_without_reading_it(
+    configure, calls, monkeypatch
+):
     configure(MAX_UPLOAD_BYTES="50000")
     image_id, key = new_upload(b"\xff\xd8" + b"\0" * 60_000)
+    reads = []
+    real_read = StreamingBody.read
+    monkeypatch.setattr(
+        StreamingBody, "read", lambda body, amt=None: reads.append(amt) or real_read(body, amt)
+    )
     calls.clear()
     assert processing.process(key) == "failed"
-    assert calls["GetObject"] == 0
+    assert reads == []  # the body of the one GET was closed unread
+    assert (calls["GetObject"], calls["HeadObject"]) == (1, 0)
     image = records.get_image(image_id)
     assert image.status == Status.FAILED
     assert image.failure.code == "too_large"
-    assert "50000" in image.failure.message
+    assert "60002 bytes" in image.failure.message and "50000" in image.failure.message
+
+
+def test_an_object_at_the_limit_is_read_whole(configure):
+    configure(MAX_UPLOAD_BYTES="50000")
+    data = pictures.jpeg((300, 200), (30, 140, 90))
+    data += b"\0" * (50_000 - len(data))  # JPEG ignores what follows its end
+    image_id, key = new_upload(data)
+    assert processing.process(key) == "ready"
+    assert records.get_image(image_id).content.bytes == 50_000
 
 
 def test_a_png_claiming_100000_by_100000_pixels_is_refused_from_its_header(resources):
@@ -131,7 +151,7 @@ def test_a_transient_error_releases_the_claim_so_a_retry_succeeds(resources, mon
     def unreachable(*args, **kwargs):
         raise EndpointConnectionError(endpoint_url="https://s3.example")
 
-    monkeypatch.setattr(blobs, "read", unreachable)
+    monkeypatch.setattr(blobs, "fetch", unreachable)
     with pytest.raises(EndpointConnectionError):
         processing.process(key)
     assert records.get_image(image_id).status == Status.AWAITING_UPLOAD
@@ -176,31 +196,14 @@ def test_an_object_posted_again_after_a_failed_verdict_is_removed_by_its_event(r
     assert records.get_image(image_id).failure.code == "not_an_image"
 
 
-def test_an_object_posted_again_between_head_and_read_is_not_validated_in_its_place(
-    resources, monkeypatch
-):
-    first, second = jpeg((1200, 900)), jpeg((800, 600))
-    image_id, key = new_upload(first)
-    head = processing.head
-
-    def head_then_post_again(job):
-        head(job)
-        aws.client("s3").put_object(Bucket=settings.get().bucket, Key=key, Body=second)
-
-    monkeypatch.setattr(
-        processing,
-        "STEPS",
-        tuple(head_then_post_again if step is head else step for step in processing.STEPS),
-    )
-    with pytest.raises(ClientError) as refused:
-        processing.process(key)
-    assert refused.value.response["Error"]["Code"] in ("PreconditionFailed", "412")
-    assert records.get_image(image_id).status == Status.AWAITING_UPLOAD
-    monkeypatch.undo()
-
-    assert processing.process(key) == "ready"  # the second object's own event
+def test_the_size_and_etag_recorded_are_those_of_the_bytes_validated(resources):
+    data = jpeg((800, 600))
+    image_id, key = new_upload(data)
+    assert processing.process(key) == "ready"
+    stored = aws.client("s3").head_object(Bucket=settings.get().bucket, Key=key)
     content = records.get_image(image_id).content
-    assert (content.width, content.height, content.bytes) == (800, 600, len(second))
+    assert (content.bytes, content.etag) == (len(data), stored["ETag"])
+    assert content.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_a_ready_image_posted_again_through_its_upload_url_is_processed_again(resources):
@@ -427,3 +430,10 @@ def test_a_replacement_of_an_image_never_served_names_the_record_at_once(resourc
         "second.png",
         "image/png",
     )
+
+
+def test_an_object_gone_before_its_event_is_processed_fails_as_missing(resources):
+    image_id, key = new_upload(jpeg())
+    aws.client("s3").delete_object(Bucket=settings.get().bucket, Key=key)
+    assert processing.process(key) == "failed"
+    assert records.get_image(image_id).failure.code == "missing"

@@ -26,7 +26,10 @@ SOAK_UPLOADS = int(os.environ.get("SOAK_UPLOADS", 400))
 # Before the fix, 400 uploads took the median from 0.90 s to 2.93 s (3.3x) and RSS from
 # 515 MB to 4.7 GB (9x). After it the ratios measured 0.98 and 1.12 over 400 uploads.
 # Latency also moves with whatever else the machine runs (CI shares two cores), so its bound
-# is the looser; the stack's CPU time per upload hardly does, and pins the same growth.
+# is the looser; the stack's CPU time per upload hardly does, and pins the same growth. It
+# did move while the soak polled every 50 ms (a slower upload made more GETs: 679 to 1259 ms
+# an upload in one CI run); waiting on the log, each upload makes the same three requests,
+# and 400 uploads measured 263 then 265 ms an upload.
 LATENCY_FACTOR = 2.0
 CPU_FACTOR = 1.5
 RSS_FACTOR = 1.5

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ class LocalStack:
     state: dict[str, Any]
     output: list[str] = field(default_factory=list)
     state_file: Path | None = None
+    # Called with each line the stack prints after it started (from the reader's thread).
+    listeners: list[Callable[[str], None]] = field(default_factory=list)
     _tokens: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
@@ -135,15 +138,20 @@ def start(
     if not ready:
         process.kill()
         raise RuntimeError("devserver did not start:\n" + "".join(output[-50:]))
-    threading.Thread(target=_drain, args=(process, output), daemon=True).start()
     state = json.loads(state_file.read_text())
-    return LocalStack(process, ready["api"], ready["aws"], state, output, state_file)
+    stack = LocalStack(process, ready["api"], ready["aws"], state, output, state_file)
+    threading.Thread(target=_drain, args=(process, output, stack.listeners), daemon=True).start()
+    return stack
 
 
-def _drain(process: subprocess.Popen, output: list[str]) -> None:
+def _drain(
+    process: subprocess.Popen, output: list[str], listeners: list[Callable[[str], None]]
+) -> None:
     assert process.stdout is not None
     for line in process.stdout:
         output.append(line)
+        for listener in listeners:
+            listener(line)
         if len(output) > 20000:
             del output[:10000]
 
