@@ -83,8 +83,19 @@ def premultiplied(image: Image.Image) -> Image.Image:
     """RGBA as premultiplied RGBa, any other mode as it is. Resizing RGBA premultiplies and
     un-premultiplies the whole input on every call; doing it once for all outputs saves two
     passes over the source per output. The caller that drops its RGBA after this call
-    frees it before resampling starts (59 MB for a 15 MP PNG)."""
-    return image.convert("RGBa") if image.mode == "RGBA" else image
+    frees it before resampling starts (59 MB for a 15 MP PNG).
+
+    cykooz.resizer's vectorised multiply gives Pillow's pixels exactly (the same rounding of
+    colour x alpha / 255, tested on every pair of values) in a fraction of the time: on the
+    15 MP RGBA PNG about 10-30 ms of CPU against Pillow's 108 ms."""
+    if image.mode != "RGBA":
+        return image
+    if cykooz_resizer is not None:
+        try:
+            return cykooz_resizer.AlphaMulDiv().multiply_alpha_pil(image)
+        except (RuntimeError, ValueError):
+            pass  # only a faster way to the same pixels: Pillow does what it refuses
+    return image.convert("RGBa")
 
 
 def shape(

@@ -317,6 +317,38 @@ def textured(size: tuple[int, int], mode: str) -> Image.Image:
     return Image.blend(picture(size), noise, 0.5).convert(mode)
 
 
+def textured_with_alpha(size: tuple[int, int]) -> Image.Image:
+    image = textured(size, "RGB")
+    image.putalpha(Image.effect_noise(size, 100))
+    return image
+
+
+def every_colour_at_every_alpha() -> Image.Image:
+    """256 x 256 pixels: red and green run through every value down the rows, alpha through
+    every value across the columns."""
+    rows = bytearray()
+    for value in range(256):
+        for alpha in range(256):
+            rows += bytes((value, 255 - value, 7, alpha))
+    return Image.frombytes("RGBA", (256, 256), bytes(rows))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        every_colour_at_every_alpha(),
+        # Pillow keeps a large image in several blocks of rows: not one contiguous buffer.
+        textured_with_alpha((3000, 2000)),
+    ],
+    ids=["every-value-pair", "multi-block"],
+)
+def test_premultiplying_gives_pillows_pixels_with_either_resampler(source, resampler):
+    made = shaping.premultiplied(source)
+
+    assert made.mode == "RGBa"
+    assert made.tobytes() == source.convert("RGBa").tobytes()
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBa"])
 def test_the_vectorised_resampler_gives_pillows_lanczos(mode):
     if shaping.cykooz_resizer is None:
