@@ -68,8 +68,8 @@ def _make(
         shapes = [geometry(source_size, s.width, s.height, s.fit, s.rotate, chosen) for s in specs]
         fmt = encoding.variant_format(working.image)
         quality = encoding.VARIANT_QUALITY[fmt]
-        icc_profile, source = working.icc_profile, shaping.premultiplied(working.image)
-        del working  # a decoded RGBA is freed here, not held beside its premultiplied copy
+        icc_profile, source = working.icc_profile, shaping.premultiply_in_place(working.image)
+        del working  # premultiplied in place: no RGBA is held beside its premultiplied copy
 
         def encode(index: int, image: Image.Image) -> Encoded:
             return encoding.encode(
@@ -92,7 +92,7 @@ def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:
     shape = geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate, spec.focus)
     with guarded(probe.format):
         working = decoding.decode(data, probe, needed_source_size([shape], source_size))
-        icc_profile, source = working.icc_profile, shaping.premultiplied(working.image)
+        icc_profile, source = working.icc_profile, shaping.premultiply_in_place(working.image)
         del working  # as for variants
 
         def encode(_: int, image: Image.Image) -> Encoded:

@@ -79,4 +79,8 @@ def decode(data: bytes, image: ImageFile.ImageFile, needed: Size) -> Image.Image
     if (width, height) != image.size:
         return None
     # RGBA and L are wrapped as they are; RGB is copied into 4 bytes a pixel.
-    return Image.frombuffer(image.mode, (width, height), pixels, "raw", image.mode, 0, 1)
+    decoded = Image.frombuffer(image.mode, (width, height), pixels, "raw", image.mode, 0, 1)
+    # Pillow marks wrapped memory read-only, to copy it before a write in case it is shared;
+    # this array is the image's alone, so it may be written in place (premultiplied).
+    decoded.readonly = 0
+    return decoded

@@ -98,6 +98,20 @@ def premultiplied(image: Image.Image) -> Image.Image:
     return image.convert("RGBa")
 
 
+def premultiply_in_place(image: Image.Image) -> Image.Image:
+    """premultiplied() for a decode nobody else holds: where cykooz.resizer can, the image's
+    own pixels are premultiplied and the same image returned, so the RGBA and its
+    premultiplied copy never exist side by side (59 MB for a 15 MP PNG). A read-only image
+    (it wraps memory it may share) is copied first, as Pillow would before any write."""
+    if image.mode != "RGBA" or cykooz_resizer is None:
+        return premultiplied(image)
+    try:
+        cykooz_resizer.AlphaMulDiv().multiply_alpha_pil_inplace(image)
+    except (RuntimeError, ValueError):
+        return premultiplied(image)
+    return image
+
+
 def shape(
     source: Image.Image,
     geometries: Sequence[Geometry],

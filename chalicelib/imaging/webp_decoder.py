@@ -183,4 +183,6 @@ def decode(data: bytes, image: ImageFile.ImageFile, needed: Size) -> Image.Image
     if status != _STATUS_OK:
         return None  # damaged, truncated: Pillow decides
     # RGBA wraps the bytes as they are; RGB is copied into Pillow's 4 bytes a pixel.
-    return Image.frombuffer(mode, size, pixels, "raw", mode, 0, 1)
+    decoded = Image.frombuffer(mode, size, pixels, "raw", mode, 0, 1)
+    decoded.readonly = 0  # the bytes are the image's alone: it may be premultiplied in place
+    return decoded

@@ -343,10 +343,27 @@ def every_colour_at_every_alpha() -> Image.Image:
     ids=["every-value-pair", "multi-block"],
 )
 def test_premultiplying_gives_pillows_pixels_with_either_resampler(source, resampler):
-    made = shaping.premultiplied(source)
+    expected = source.convert("RGBa").tobytes()
 
-    assert made.mode == "RGBa"
-    assert made.tobytes() == source.convert("RGBa").tobytes()
+    made = shaping.premultiplied(source)
+    in_place = shaping.premultiply_in_place(source.copy())
+
+    assert (made.mode, in_place.mode) == ("RGBa", "RGBa")
+    assert made.tobytes() == in_place.tobytes() == expected
+
+
+def test_premultiplying_in_place_keeps_one_image_and_never_writes_shared_memory():
+    if shaping.cykooz_resizer is None:
+        pytest.skip("cykooz.resizer has no wheel for this platform")
+    owned = every_colour_at_every_alpha()
+    assert shaping.premultiply_in_place(owned) is owned  # no second full-size image
+
+    shared = bytearray(every_colour_at_every_alpha().tobytes())
+    before = bytes(shared)
+    wrapped = Image.frombuffer("RGBA", (256, 256), shared, "raw", "RGBA", 0, 1)
+    made = shaping.premultiply_in_place(wrapped)
+    assert made.tobytes() == Image.frombytes("RGBA", (256, 256), before).convert("RGBa").tobytes()
+    assert bytes(shared) == before  # a read-only image's memory is copied, not written
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBa"])

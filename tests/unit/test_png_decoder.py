@@ -10,7 +10,7 @@ from PIL import Image, ImageChops
 
 from chalicelib import settings
 from chalicelib.failures import Code, Rejected
-from chalicelib.imaging import cost, make_upload, make_variants, png_decoder, probe
+from chalicelib.imaging import cost, make_upload, make_variants, png_decoder, probe, shaping
 from chalicelib.specs import DEFAULT_VARIANTS
 from tests.support.corpus import photos
 from tests.support.pictures import png_chunk, record_faster_decoder
@@ -188,3 +188,17 @@ def test_the_memory_estimate_covers_a_libspng_decode_measured_in_a_fresh_process
 
     assert measured["verdict"] == "ready", measured
     assert measured["estimateMb"] >= measured["peakMb"], measured
+
+
+def test_its_rgba_is_premultiplied_in_place_with_no_second_full_size_copy():
+    if shaping.cykooz_resizer is None:
+        pytest.skip("cykooz.resizer has no wheel for this platform")
+    source = picture((320, 240), "RGBA")
+    data = png(source)
+    decoded = png_decoder.decode(data, opened(data), (320, 240))
+    assert decoded is not None
+
+    made = shaping.premultiply_in_place(decoded)
+
+    assert made is decoded  # libspng's array is the image's own: written, not copied
+    assert identical(made, source.convert("RGBa"))
