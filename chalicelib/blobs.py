@@ -221,14 +221,11 @@ def fetch(key: str, max_bytes: int) -> Fetched | None:
     return Fetched(size, response["ETag"], response["Body"].read(max_bytes + 1))
 
 
-def read(key: str, max_bytes: int, if_match: str | None = None) -> bytes | None:
-    """The object's bytes, never more than max_bytes (a Range bounds the read); None if gone.
-    With `if_match` (an ETag), only that very object is read: a newer one is an error."""
-    options = {"IfMatch": if_match} if if_match else {}
+def read(key: str, max_bytes: int) -> bytes | None:
+    """The object's bytes, at most max_bytes + 1 of them (a Range bounds the read); None if
+    gone."""
     try:
-        response = _s3().get_object(
-            Bucket=_bucket(), Key=key, Range=f"bytes=0-{max_bytes}", **options
-        )
+        response = _s3().get_object(Bucket=_bucket(), Key=key, Range=f"bytes=0-{max_bytes}")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
             return None

@@ -67,7 +67,6 @@ class Job:
     upload: Upload | None = None
     claimed: bool = False
     reposted: bool = False  # a ready upload's object was replaced through its upload URL
-    size: int = 0
     etag: str | None = None
     data: bytes = b""
     probe: imaging.Probe | None = None
@@ -210,7 +209,7 @@ def fetch(job: Job) -> None:
         raise Rejected(
             Code.TOO_LARGE, f"the upload is {found.size} bytes; the limit is {limit} bytes"
         )
-    job.size, job.etag, job.data = found.size, found.etag, found.data
+    job.etag, job.data = found.etag, found.data
 
 
 def validate(job: Job) -> None:

@@ -334,15 +334,16 @@ def every_colour_at_every_alpha() -> Image.Image:
 
 
 @pytest.mark.parametrize(
-    "source",
+    "make",
     [
-        every_colour_at_every_alpha(),
+        every_colour_at_every_alpha,
         # Pillow keeps a large image in several blocks of rows: not one contiguous buffer.
-        textured_with_alpha((3000, 2000)),
+        lambda: textured_with_alpha((3000, 2000)),
     ],
     ids=["every-value-pair", "multi-block"],
 )
-def test_premultiplying_gives_pillows_pixels_with_either_resampler(source, resampler):
+def test_premultiplying_gives_pillows_pixels_with_either_resampler(make, resampler):
+    source = make()  # built when the test runs, not when the module is collected
     expected = source.convert("RGBa").tobytes()
 
     made = shaping.premultiplied(source)
