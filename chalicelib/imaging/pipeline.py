@@ -16,7 +16,7 @@ from PIL import Image
 
 from chalicelib.imaging import decoding, encoding, formats, knowing, shaping
 from chalicelib.imaging.facts import Encoded, Knowledge, Probe
-from chalicelib.imaging.geometry import CENTRE, Point, geometry, needed_source_size
+from chalicelib.imaging.geometry import CENTRE, Geometry, Point, geometry, needed_source_size
 from chalicelib.imaging.reading import guarded
 from chalicelib.specs import RenderSpec, VariantSpec
 
@@ -52,20 +52,32 @@ def make_variants(
 def _make(
     data: bytes, probe: Probe, specs: Sequence[VariantSpec], focus: Point | None
 ) -> tuple[list[Encoded], Knowledge | None]:
-    """With no `focus`, the picture's own is learnt (and everything else knowing learns)."""
+    """With no `focus`, the picture's own is learnt (and everything else knowing learns),
+    alongside the outputs that do not depend on it: only a cover crop waits for the focus."""
     source_size = probe.oriented_size
-    wholes = [geometry(source_size, s.width, s.height, s.fit, s.rotate) for s in specs]
+
+    def shaped(index: int, at: Point = CENTRE) -> Geometry:
+        spec = specs[index]
+        return geometry(source_size, spec.width, spec.height, spec.fit, spec.rotate, at)
+
     with guarded(probe.format):
+        planned = [shaped(index) for index in range(len(specs))]
         glanced = (
             min(source_size[0], knowing.GLANCE_SIDE),
             min(source_size[1], knowing.GLANCE_SIDE),
         )
-        needed = needed_source_size(wholes, source_size) if specs else glanced
+        needed = needed_source_size(planned, source_size) if specs else glanced
         working = decoding.decode(data, probe, needed)
-        knowledge = knowing.learn(knowing.glance(working.image)) if focus is None else None
-        chosen = knowledge.focus if knowledge else focus
-        assert chosen is not None
-        shapes = [geometry(source_size, s.width, s.height, s.fit, s.rotate, chosen) for s in specs]
+        learning = None
+        if focus is None:
+            seen = knowing.glance(working.image)
+            learning = shaping.alongside(lambda: knowing.learn(seen))
+
+        def placed(index: int) -> Geometry:
+            at = learning.result().focus if learning is not None else focus
+            assert at is not None
+            return shaped(index, at)
+
         fmt = encoding.variant_format(working.image)
         quality = encoding.VARIANT_QUALITY[fmt]
         icc_profile, source = working.icc_profile, shaping.premultiply_in_place(working.image)
@@ -76,8 +88,8 @@ def _make(
                 image, specs[index].name, fmt, quality, icc_profile, encoding.VARIANT_WEBP_METHOD
             )
 
-        variants = shaping.shape(source, shapes, encode) if specs else []
-        return variants, knowledge
+        variants = shaping.shape(source, planned, encode, placed) if specs else []
+        return variants, learning.result() if learning is not None else None
 
 
 def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:

@@ -5,6 +5,7 @@ import platform
 import struct
 import subprocess
 import sys
+import threading
 import tracemalloc
 import warnings
 import zlib
@@ -395,6 +396,46 @@ def test_a_thumbnail_is_made_from_the_preview_and_the_others_from_the_decoded_so
     }
 
     assert plan == {"preview": None, "hd-rotated": None, "thumbnail": 1}
+
+
+def test_outputs_that_need_no_focus_are_made_while_the_focus_is_still_being_learnt():
+    # The cover crop's geometry is asked for only when it is made: if shaping waited for
+    # every output's placing up front, the cover would wait on the preview forever.
+    source = Image.new("RGB", (2000, 1125), "teal")
+    specs = [VariantSpec("preview", 1600, 1600, Fit.CONTAIN), VariantSpec("hd", 1280, 720, Fit.COVER)]
+    planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+    preview_done = threading.Event()
+
+    def placed(index: int):
+        if planned[index].crop is not None:
+            assert preview_done.wait(10), "the cover was placed before the preview was made"
+        return geometry(source.size, 1280, 720, Fit.COVER, 0, (0.9, 0.5)) if index else planned[0]
+
+    def finish(index: int, image: Image.Image):
+        if index == 0:
+            preview_done.set()
+        return image.size
+
+    assert shaping.shape(source, planned, finish, placed) == [(1600, 900), (1280, 720)]
+
+
+def test_outputs_that_need_no_resampling_are_never_one_image_encoded_twice_at_once():
+    # Pillow's save() writes onto the image it encodes: the first output may encode the
+    # decode itself, a second one the same pixels gets its own copy.
+    source = Image.new("RGB", (200, 100), "olive")
+    specs = [VariantSpec("a", 256, 256, Fit.CONTAIN), VariantSpec("b", 1600, 1600, Fit.CONTAIN)]
+    planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+    finished: list[Image.Image] = []
+
+    def finish(index: int, image: Image.Image):
+        finished.append(image)
+        return image.tobytes()
+
+    made = shaping.shape(source, planned, finish)
+
+    assert made == [source.tobytes()] * 2
+    assert len({id(image) for image in finished}) == 2
+    assert any(image is source for image in finished)
 
 
 def test_an_enlarged_output_is_never_what_a_smaller_one_starts_from():
