@@ -402,7 +402,10 @@ def test_outputs_that_need_no_focus_are_made_while_the_focus_is_still_being_lear
     # The cover crop's geometry is asked for only when it is made: if shaping waited for
     # every output's placing up front, the cover would wait on the preview forever.
     source = Image.new("RGB", (2000, 1125), "teal")
-    specs = [VariantSpec("preview", 1600, 1600, Fit.CONTAIN), VariantSpec("hd", 1280, 720, Fit.COVER)]
+    specs = [
+        VariantSpec("preview", 1600, 1600, Fit.CONTAIN),
+        VariantSpec("hd", 1280, 720, Fit.COVER),
+    ]
     planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
     preview_done = threading.Event()
 
