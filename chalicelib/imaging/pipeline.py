@@ -10,6 +10,7 @@ becomes a Rejected with a code.
 """
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from PIL import Image
@@ -68,15 +69,20 @@ def _make(
         )
         needed = needed_source_size(planned, source_size) if specs else glanced
         working = decoding.decode(data, probe, needed)
-        learning = None
-        if focus is None:
-            seen = knowing.glance(working.image)
-            learning = shaping.alongside(lambda: knowing.learn(seen))
+        seen = knowing.glance(working.image) if focus is None else None
+        knowledge: Future[Knowledge] = Future()
+
+        def learn() -> None:
+            """What the picture is like; its cover crops wait for the focus found here."""
+            assert seen is not None
+            try:
+                knowledge.set_result(knowing.learn(seen))
+            except BaseException as exc:
+                knowledge.set_exception(exc)  # an output waiting on the focus fails too
+                raise
 
         def placed(index: int) -> Geometry:
-            at = learning.result().focus if learning is not None else focus
-            assert at is not None
-            return shaped(index, at)
+            return shaped(index, knowledge.result().focus if focus is None else focus)
 
         fmt = encoding.variant_format(working.image)
         quality = encoding.VARIANT_QUALITY[fmt]
@@ -88,8 +94,14 @@ def _make(
                 image, specs[index].name, fmt, quality, icc_profile, encoding.VARIANT_WEBP_METHOD
             )
 
-        variants = shaping.shape(source, planned, encode, placed) if specs else []
-        return variants, learning.result() if learning is not None else None
+        meanwhile = learn if seen is not None else None
+        if specs:
+            variants = shaping.shape(source, planned, encode, placed, meanwhile)
+        else:
+            variants = []
+            if meanwhile is not None:
+                meanwhile()
+        return variants, knowledge.result() if focus is None else None
 
 
 def render(data: bytes, probe: Probe, spec: RenderSpec) -> Encoded:

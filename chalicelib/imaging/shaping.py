@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -58,13 +59,6 @@ def _pool() -> ThreadPoolExecutor:
         if _workers is None:
             _workers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="shaping")
         return _workers
-
-
-def alongside[T](work: Callable[[], T]) -> Future[T]:
-    """Run `work` on the workers the outputs are made on, ahead of the outputs submitted
-    after it: for what some outputs need and others need not wait for (an upload's focus,
-    learnt while its uncropped outputs are resampled)."""
-    return _pool().submit(work)
 
 
 @dataclass(frozen=True)
@@ -131,6 +125,7 @@ def shape(
     geometries: Sequence[Geometry],
     finish: Callable[[int, Image.Image], Encoded],
     placed: Callable[[int], Geometry] | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[Encoded]:
     """Make every output, side by side on the cores, and `finish` (encode) each as soon as
     it exists. Returns what `finish` returned, in the order of `geometries`.
@@ -138,6 +133,8 @@ def shape(
     `placed(index)`, where given, is an output's final geometry: the size `geometries`
     planned with, its crop placed where it may not be known yet when shaping starts (on a
     focus still being learnt alongside). It is asked for only when that output is made.
+    `meanwhile` runs on a worker, submitted just after the first output, so that the
+    largest output never waits for it; outputs placed by what it finds wait in placed().
 
     Crops never exist as separate steps: a cover's crop is passed to the resampler as a
     box, so only the pixels that survive are resampled.
@@ -176,11 +173,19 @@ def shape(
         return finish(step.index, _turn(image, geometry, premultiplied_source))
 
     if not side_by_side:
+        if meanwhile is not None:
+            meanwhile()  # first: the one output may be placed by what it finds
         return [make(steps[0])]
     # Every step waits only on a step submitted before it, which has started by then.
     pool = _pool()
-    results = {step.index: pool.submit(make, step) for step in steps}
-    wait(results.values())  # on failure too: no output is still being made on return
+    first, *others = steps
+    results = {first.index: pool.submit(make, first)}
+    side: list[Future[object]] = [pool.submit(meanwhile)] if meanwhile is not None else []
+    results |= {step.index: pool.submit(make, step) for step in others}
+    everything: list[Future[Any]] = [*results.values(), *side]
+    wait(everything)  # on failure too: nothing is still being made on return
+    for done in side:
+        done.result()
     return [results[index].result() for index in range(len(steps))]
 
 

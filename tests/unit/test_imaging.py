@@ -9,6 +9,7 @@ import threading
 import tracemalloc
 import warnings
 import zlib
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -420,6 +421,29 @@ def test_outputs_that_need_no_focus_are_made_while_the_focus_is_still_being_lear
         return image.size
 
     assert shaping.shape(source, planned, finish, placed) == [(1600, 900), (1280, 720)]
+
+
+def test_what_fails_alongside_the_outputs_fails_the_shaping_without_a_hang():
+    source = Image.new("RGB", (2000, 1125), "teal")
+    specs = [
+        VariantSpec("preview", 1600, 1600, Fit.CONTAIN),
+        VariantSpec("hd", 1280, 720, Fit.COVER),
+    ]
+    planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+    focus: Future[tuple[float, float]] = Future()
+
+    def meanwhile() -> None:
+        failure = OSError("broken data stream")
+        focus.set_exception(failure)  # as pipeline's learn does
+        raise failure
+
+    def placed(index: int):
+        if planned[index].crop is None:
+            return planned[index]
+        return geometry(source.size, 1280, 720, Fit.COVER, 0, focus.result(timeout=10))
+
+    with pytest.raises(OSError, match="broken data stream"):
+        shaping.shape(source, planned, lambda _, image: image.size, placed, meanwhile)
 
 
 def test_outputs_that_need_no_resampling_are_never_one_image_encoded_twice_at_once():
