@@ -130,11 +130,12 @@ def shape(
     """Make every output, side by side on the cores, and `finish` (encode) each as soon as
     it exists. Returns what `finish` returned, in the order of `geometries`.
 
-    `placed(index)`, where given, is an output's final geometry: the size `geometries`
-    planned with, its crop placed where it may not be known yet when shaping starts (on a
-    focus still being learnt alongside). It is asked for only when that output is made.
-    `meanwhile` runs on a worker, submitted just after the first output, so that the
-    largest output never waits for it; outputs placed by what it finds wait in placed().
+    `placed(index)`, where given, is a cropped output's final geometry: the size
+    `geometries` planned with, its crop placed where it may not be known yet when shaping
+    starts (on a focus `meanwhile` is still learning). It is asked for only when that
+    output is made, and never for an uncropped one, which therefore never waits.
+    `meanwhile` runs on a worker once the first (largest) output is under way, so that
+    output never waits for it; outputs placed by what it finds wait in placed().
 
     Crops never exist as separate steps: a cover's crop is passed to the resampler as a
     box, so only the pixels that survive are resampled.
@@ -155,10 +156,23 @@ def shape(
             finishing.add(id(image))
             return first
 
+    first = steps[0] if steps else None
+    # meanwhile waits until the first output is about to resample (the resampler releases
+    # the GIL at once); started at the same moment, its Python took the GIL first and kept
+    # the largest output from starting for as long as it ran (4 ms of 30 after the decode).
+    # A cropped output's placing may wait on meanwhile, so it lets it go before that.
+    first_started = threading.Event()
+
     def make(step: Step) -> Encoded:
         try:
-            geometry = geometries[step.index] if placed is None else placed(step.index)
+            geometry = geometries[step.index]
+            if placed is not None and geometry.crop is not None:
+                if step is first:
+                    first_started.set()  # its placing may wait on meanwhile
+                geometry = placed(step.index)
             base = source if step.base is None else made[step.base].result()
+            if step is first:
+                first_started.set()
             image = resample(base, *size_and_box(base.size, geometry))
             if not unshared(image):
                 # Nothing to resample, and another output finishes this very image. Pillow's
@@ -169,6 +183,9 @@ def shape(
         except BaseException as exc:
             made[step.index].set_exception(exc)  # an output waiting on this one fails too
             raise
+        finally:
+            if step is first:
+                first_started.set()  # failed before it: meanwhile must not wait forever
         made[step.index].set_result(image)
         return finish(step.index, _turn(image, geometry, premultiplied_source))
 
@@ -178,10 +195,12 @@ def shape(
         return [make(steps[0])]
     # Every step waits only on a step submitted before it, which has started by then.
     pool = _pool()
-    first, *others = steps
-    results = {first.index: pool.submit(make, first)}
-    side: list[Future[object]] = [pool.submit(meanwhile)] if meanwhile is not None else []
-    results |= {step.index: pool.submit(make, step) for step in others}
+    results = {steps[0].index: pool.submit(make, steps[0])}
+    side: list[Future[object]] = []
+    if meanwhile is not None:
+        work = meanwhile
+        side.append(pool.submit(lambda: first_started.wait() and work()))
+    results |= {step.index: pool.submit(make, step) for step in steps[1:]}
     everything: list[Future[Any]] = [*results.values(), *side]
     wait(everything)  # on failure too: nothing is still being made on return
     for done in side:

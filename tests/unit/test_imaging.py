@@ -423,6 +423,41 @@ def test_outputs_that_need_no_focus_are_made_while_the_focus_is_still_being_lear
     assert shaping.shape(source, planned, finish, placed) == [(1600, 900), (1280, 720)]
 
 
+@pytest.mark.parametrize("largest", ["uncropped", "cropped"])
+def test_a_focus_learnt_meanwhile_places_the_crop_whichever_output_comes_first(largest):
+    source = Image.new("RGB", (2000, 1125), "teal")
+    cover = VariantSpec("hd", 1280, 720, Fit.COVER)
+    small = 800 if largest == "cropped" else 1600
+    specs = [VariantSpec("preview", small, small, Fit.CONTAIN), cover]
+    planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+    focus: Future[tuple[float, float]] = Future()
+    placings: list[int] = []
+
+    def placed(index: int):
+        placings.append(index)
+        return geometry(source.size, 1280, 720, Fit.COVER, 0, focus.result(timeout=10))
+
+    made: list[object] = []
+    shaping_thread = threading.Thread(
+        target=lambda: made.extend(
+            shaping.shape(
+                source,
+                planned,
+                lambda _, image: image.size,
+                placed,
+                lambda: focus.set_result((1.0, 0.5)),
+            )
+        ),
+        daemon=True,
+    )
+    shaping_thread.start()
+    shaping_thread.join(20)
+
+    assert not shaping_thread.is_alive(), "shaping waited on itself"
+    assert made == [planned[0].scaled, (1280, 720)]
+    assert placings == [1]  # only the cropped output is placed
+
+
 def test_what_fails_alongside_the_outputs_fails_the_shaping_without_a_hang():
     source = Image.new("RGB", (2000, 1125), "teal")
     specs = [
