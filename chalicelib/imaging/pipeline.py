@@ -95,12 +95,7 @@ def _make(
             )
 
         meanwhile = learn if seen is not None else None
-        if specs:
-            variants = shaping.shape(source, planned, encode, placed, meanwhile)
-        else:
-            variants = []
-            if meanwhile is not None:
-                meanwhile()
+        variants = shaping.shape(source, planned, encode, placed, meanwhile)
         return variants, knowledge.result() if focus is None else None
 
 

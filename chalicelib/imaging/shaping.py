@@ -148,33 +148,29 @@ def shape(
     finishing: set[int] = set()  # the ids of the images handed to finish (all held in made)
     finishing_lock = threading.Lock()
 
-    def unshared(image: Image.Image) -> bool:
-        """Whether this output is the first to finish `image` (not one resampled for it
-        alone, but its base as it is)."""
+    def first_to_finish(image: Image.Image) -> bool:
+        """Whether no other output has taken this very image to finish."""
         with finishing_lock:
-            first = id(image) not in finishing
+            taken = id(image) in finishing
             finishing.add(id(image))
-            return first
+            return not taken
 
-    first = steps[0] if steps else None
-    # meanwhile waits until the first output is about to resample (the resampler releases
-    # the GIL at once); started at the same moment, its Python took the GIL first and kept
-    # the largest output from starting for as long as it ran (4 ms of 30 after the decode).
-    # A cropped output's placing may wait on meanwhile, so it lets it go before that.
+    # meanwhile waits for the first (largest) output to be under way: started at the same
+    # moment, its Python took the GIL first and kept that output from starting for as long
+    # as it ran (4 ms of 30 after a 20 MP decode). Once that output runs, it holds the GIL
+    # until its resampler (or encoder) releases it.
     first_started = threading.Event()
 
     def make(step: Step) -> Encoded:
+        if step is steps[0]:
+            first_started.set()
+        geometry = geometries[step.index]
         try:
-            geometry = geometries[step.index]
             if placed is not None and geometry.crop is not None:
-                if step is first:
-                    first_started.set()  # its placing may wait on meanwhile
                 geometry = placed(step.index)
             base = source if step.base is None else made[step.base].result()
-            if step is first:
-                first_started.set()
             image = resample(base, *size_and_box(base.size, geometry))
-            if not unshared(image):
+            if not first_to_finish(image):
                 # Nothing to resample, and another output finishes this very image. Pillow's
                 # save() writes settings onto the image it encodes, so the second one gets
                 # a copy. (The first does not: reading pixels while they are encoded is
@@ -183,23 +179,25 @@ def shape(
         except BaseException as exc:
             made[step.index].set_exception(exc)  # an output waiting on this one fails too
             raise
-        finally:
-            if step is first:
-                first_started.set()  # failed before it: meanwhile must not wait forever
         made[step.index].set_result(image)
         return finish(step.index, _turn(image, geometry, premultiplied_source))
 
     if not side_by_side:
         if meanwhile is not None:
             meanwhile()  # first: the one output may be placed by what it finds
-        return [make(steps[0])]
+        return [make(step) for step in steps]  # one, or none
     # Every step waits only on a step submitted before it, which has started by then.
     pool = _pool()
     results = {steps[0].index: pool.submit(make, steps[0])}
     side: list[Future[object]] = []
     if meanwhile is not None:
-        work = meanwhile
-        side.append(pool.submit(lambda: first_started.wait() and work()))
+        learn = meanwhile
+
+        def after_the_first() -> object:
+            first_started.wait()
+            return learn()
+
+        side.append(pool.submit(after_the_first))
     results |= {step.index: pool.submit(make, step) for step in steps[1:]}
     everything: list[Future[Any]] = [*results.values(), *side]
     wait(everything)  # on failure too: nothing is still being made on return

@@ -399,21 +399,30 @@ def test_a_thumbnail_is_made_from_the_preview_and_the_others_from_the_decoded_so
     assert plan == {"preview": None, "hd-rotated": None, "thumbnail": 1}
 
 
+def _preview_and_cover(preview_side: int = 1600):
+    """A 16:9 source, and the centred geometries of a contained preview and a 1280x720
+    cover, as pipeline plans them."""
+    source = Image.new("RGB", (2000, 1125), "teal")
+    specs = [
+        VariantSpec("preview", preview_side, preview_side, Fit.CONTAIN),
+        VariantSpec("hd", 1280, 720, Fit.COVER),
+    ]
+    return source, [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+
+
+def _cover_on(source: Image.Image, focus: tuple[float, float]):
+    return geometry(source.size, 1280, 720, Fit.COVER, 0, focus)
+
+
 def test_outputs_that_need_no_focus_are_made_while_the_focus_is_still_being_learnt():
     # The cover crop's geometry is asked for only when it is made: if shaping waited for
     # every output's placing up front, the cover would wait on the preview forever.
-    source = Image.new("RGB", (2000, 1125), "teal")
-    specs = [
-        VariantSpec("preview", 1600, 1600, Fit.CONTAIN),
-        VariantSpec("hd", 1280, 720, Fit.COVER),
-    ]
-    planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+    source, planned = _preview_and_cover()
     preview_done = threading.Event()
 
     def placed(index: int):
-        if planned[index].crop is not None:
-            assert preview_done.wait(10), "the cover was placed before the preview was made"
-        return geometry(source.size, 1280, 720, Fit.COVER, 0, (0.9, 0.5)) if index else planned[0]
+        assert preview_done.wait(10), "the cover was placed before the preview was made"
+        return _cover_on(source, (0.9, 0.5))
 
     def finish(index: int, image: Image.Image):
         if index == 0:
@@ -425,17 +434,13 @@ def test_outputs_that_need_no_focus_are_made_while_the_focus_is_still_being_lear
 
 @pytest.mark.parametrize("largest", ["uncropped", "cropped"])
 def test_a_focus_learnt_meanwhile_places_the_crop_whichever_output_comes_first(largest):
-    source = Image.new("RGB", (2000, 1125), "teal")
-    cover = VariantSpec("hd", 1280, 720, Fit.COVER)
-    small = 800 if largest == "cropped" else 1600
-    specs = [VariantSpec("preview", small, small, Fit.CONTAIN), cover]
-    planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+    source, planned = _preview_and_cover(800 if largest == "cropped" else 1600)
     focus: Future[tuple[float, float]] = Future()
     placings: list[int] = []
 
     def placed(index: int):
         placings.append(index)
-        return geometry(source.size, 1280, 720, Fit.COVER, 0, focus.result(timeout=10))
+        return _cover_on(source, focus.result(timeout=10))
 
     made: list[object] = []
     shaping_thread = threading.Thread(
@@ -459,12 +464,7 @@ def test_a_focus_learnt_meanwhile_places_the_crop_whichever_output_comes_first(l
 
 
 def test_what_fails_alongside_the_outputs_fails_the_shaping_without_a_hang():
-    source = Image.new("RGB", (2000, 1125), "teal")
-    specs = [
-        VariantSpec("preview", 1600, 1600, Fit.CONTAIN),
-        VariantSpec("hd", 1280, 720, Fit.COVER),
-    ]
-    planned = [geometry(source.size, s.width, s.height, s.fit, s.rotate) for s in specs]
+    source, planned = _preview_and_cover()
     focus: Future[tuple[float, float]] = Future()
 
     def meanwhile() -> None:
@@ -473,9 +473,7 @@ def test_what_fails_alongside_the_outputs_fails_the_shaping_without_a_hang():
         raise failure
 
     def placed(index: int):
-        if planned[index].crop is None:
-            return planned[index]
-        return geometry(source.size, 1280, 720, Fit.COVER, 0, focus.result(timeout=10))
+        return _cover_on(source, focus.result(timeout=10))
 
     with pytest.raises(OSError, match="broken data stream"):
         shaping.shape(source, planned, lambda _, image: image.size, placed, meanwhile)
